@@ -1,0 +1,61 @@
+"""Image <-> model tensors, and the prompt/query canvases of the official inference code."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from PIL import Image
+from torch import Tensor
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def normalize(rgb: NDArray[np.uint8] | NDArray[np.floating]) -> Tensor:
+    """(H, W, 3) RGB in [0, 255] -> (3, H, W) float32, /255 then ImageNet mean/std (images and targets alike)."""
+    x = torch.as_tensor(np.ascontiguousarray(rgb), dtype=torch.float32).permute(2, 0, 1) / 255.0
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    return (x - mean) / std
+
+
+def denormalize(x: Tensor) -> NDArray[np.float32]:
+    """(3, H, W) normalized -> (H, W, 3) float32 RGB in [0, 255]: clip((x * std + mean) * 255, 0, 255)."""
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device).view(3, 1, 1)
+    rgb = ((x.float() * std + mean) * 255).clamp(0, 255)
+    return rgb.permute(1, 2, 0).cpu().numpy()
+
+
+def resize_image(rgb: NDArray[np.uint8], size: tuple[int, int]) -> NDArray[np.uint8]:
+    """(H, W, 3) uint8 -> (size[0], size[1], 3), bicubic as the official preprocessing."""
+    if rgb.shape[:2] == tuple(size):
+        return rgb
+    return np.asarray(Image.fromarray(rgb).resize((size[1], size[0]), Image.BICUBIC))
+
+
+def resize_target(rgb: NDArray[np.uint8], size: tuple[int, int]) -> NDArray[np.uint8]:
+    """(H, W, 3) uint8 colour target -> (size[0], size[1], 3), nearest so no new colours appear."""
+    if rgb.shape[:2] == tuple(size):
+        return rgb
+    return np.asarray(Image.fromarray(rgb).resize((size[1], size[0]), Image.NEAREST))
+
+
+def build_canvases(
+    prompt_images: Tensor, prompt_targets: Tensor, query_images: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Stack prompt (top) and query (bottom) into canvases, as the official inference does.
+
+    Args:
+        prompt_images, prompt_targets: (B, 3, h, W) normalized prompt halves.
+        query_images: (B, 3, h, W) normalized query halves.
+
+    Returns:
+        image_canvas, target_canvas: (B, 3, 2h, W); the target's bottom half is a copy of the prompt
+        target (it is masked, never seen).
+    """
+    image_canvas = torch.cat([prompt_images, query_images], dim=2)
+    target_canvas = torch.cat([prompt_targets, prompt_targets], dim=2)
+    return image_canvas, target_canvas
+

@@ -1,0 +1,178 @@
+"""Building blocks of the SegGPT encoder and decoder: position tables, attention, block, LayerNorm2d.
+
+Parameter names equal the official checkpoint's (`attn.qkv`, `attn.rel_pos_h`, `mlp.fc1`, ...), so the
+released `.pth` loads strictly with no renaming.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def resize_abs_pos(pos_embed: Tensor, has_cls_token: bool, grid_size: tuple[int, int]) -> Tensor:
+    """Resize a square absolute position table to a canvas grid.
+
+    Args:
+        pos_embed: (1, [1 +] S*S, C) table trained on an S x S grid (a leading cls slot when `has_cls_token`).
+        has_cls_token: drop the leading slot first.
+        grid_size: (h, w) target grid.
+
+    Returns:
+        (1, h, w, C) table; bicubic, `align_corners=False`, as the official `get_abs_pos`.
+    """
+    if has_cls_token:
+        pos_embed = pos_embed[:, 1:]
+    S = int(round(pos_embed.shape[1] ** 0.5))
+    if S * S != pos_embed.shape[1]:
+        raise ValueError(f"position table of {pos_embed.shape[1]} slots is not a square grid")
+    table = pos_embed.reshape(1, S, S, -1)
+    if (S, S) == tuple(grid_size):
+        return table
+    table = F.interpolate(table.permute(0, 3, 1, 2), size=grid_size, mode="bicubic", align_corners=False)
+    return table.permute(0, 2, 3, 1)
+
+
+def resize_rel_pos(rel_pos: Tensor, length: int) -> Tensor:
+    """Linearly resize a (L, C) relative-position table to (length, C), as the official `get_rel_pos`."""
+    if rel_pos.shape[0] == length:
+        return rel_pos
+    resized = F.interpolate(rel_pos.t().unsqueeze(0), size=length, mode="linear")
+    return resized.squeeze(0).t()
+
+
+def relative_position_table(size: int, rel_pos: Tensor) -> Tensor:
+    """(size, size, C) embeddings R[i, j] = rel_pos[i - j + size - 1] for query row i and key row j."""
+    table = resize_rel_pos(rel_pos, 2 * size - 1)
+    coords = torch.arange(size, device=rel_pos.device)
+    return table[coords[:, None] - coords[None, :] + size - 1]
+
+
+def decomposed_rel_pos_bias(q: Tensor, rel_pos_h: Tensor, rel_pos_w: Tensor, grid_size: tuple[int, int]) -> Tensor:
+    """The decomposed relative-position terms (MViTv2 / ViTDet) as an additive attention bias.
+
+    Args:
+        q: (B, nh, h*w, hd) unscaled queries.
+        rel_pos_h: (2h-1, hd) table over rows; rel_pos_w: (2w-1, hd) over columns.
+        grid_size: (h, w).
+
+    Returns:
+        (B, nh, h*w, h*w) bias: bias[q=(i, j), k=(m, n)] = q·Rh[i, m] + q·Rw[j, n].
+    """
+    h, w = grid_size
+    B, nh, N, hd = q.shape
+    r_q = q.reshape(B, nh, h, w, hd)
+    rel_h = torch.einsum("bnhwc,hkc->bnhwk", r_q, relative_position_table(h, rel_pos_h).to(q.dtype))
+    rel_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, relative_position_table(w, rel_pos_w).to(q.dtype))
+    return (rel_h[..., :, None] + rel_w[..., None, :]).reshape(B, nh, N, N)  # (B, nh, h, w, h, w) flattened
+
+
+class Attention(nn.Module):
+    """Global multi-head self-attention with decomposed relative position, through SDPA."""
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool, use_rel_pos: bool, grid_size: tuple[int, int]):
+        super().__init__()
+        self.num_heads = num_heads
+        head_dim = dim // num_heads
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+        self.use_rel_pos = use_rel_pos
+        if use_rel_pos:
+            self.rel_pos_h = nn.Parameter(torch.zeros(2 * grid_size[0] - 1, head_dim))
+            self.rel_pos_w = nn.Parameter(torch.zeros(2 * grid_size[1] - 1, head_dim))
+
+    def forward(self, x: Tensor, query_rows: int | None = None) -> Tensor:
+        """(B, h, w, C) -> (B, h, w, C); with `query_rows`, only the last that many rows: (B, query_rows, w, C)."""
+        B, h, w, C = x.shape
+        qkv = self.qkv(x).reshape(B, h * w, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)  # (B, nh, h*w, hd)
+        bias = decomposed_rel_pos_bias(q, self.rel_pos_h, self.rel_pos_w, (h, w)) if self.use_rel_pos else None
+        if query_rows is not None:
+            start = (h - query_rows) * w
+            q = q[:, :, start:]
+            bias = bias[:, :, start:] if bias is not None else None
+            h = query_rows
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)  # scale = hd ** -0.5, as the official
+        return self.proj(out.transpose(1, 2).reshape(B, h, w, C))
+
+
+class Mlp(nn.Module):
+    """fc1 -> GELU -> fc2."""
+
+    def __init__(self, dim: int, hidden_dim: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_dim, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+def drop_path(x: Tensor, rate: float, training: bool) -> Tensor:
+    """Stochastic depth: zero whole samples with probability `rate`, rescale the rest."""
+    if rate == 0.0 or not training:
+        return x
+    keep = 1.0 - rate
+    mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+    return x * mask / keep
+
+
+def group_mean(x: Tensor, groups: Tensor, num_groups: int) -> Tensor:
+    """Replace each sample by the mean of its group. x: (B, ...); groups: (B,) ids in [0, num_groups)."""
+    flat = x.reshape(x.shape[0], -1)
+    sums = flat.new_zeros(num_groups, flat.shape[1]).index_add_(0, groups, flat)
+    counts = torch.bincount(groups, minlength=num_groups).to(flat.dtype).clamp_min(1)
+    return (sums / counts[:, None])[groups].reshape(x.shape)
+
+
+class Block(nn.Module):
+    """Pre-norm ViT block; the feature ensemble averages the query half of the attention output."""
+
+    def __init__(
+        self, dim: int, num_heads: int, mlp_ratio: float, qkv_bias: bool, drop_path_rate: float,
+        layer_norm_eps: float, use_rel_pos: bool, grid_size: tuple[int, int],
+    ):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=layer_norm_eps)
+        self.attn = Attention(dim, num_heads, qkv_bias, use_rel_pos, grid_size)
+        self.norm2 = nn.LayerNorm(dim, eps=layer_norm_eps)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.drop_path_rate = drop_path_rate
+
+    def forward(
+        self, x: Tensor, ensemble_groups: Tensor | None = None, num_groups: int = 0, query_rows: int | None = None
+    ) -> Tensor:
+        """Args:
+            x: (B, h, w, C) tokens of B canvases (top h/2 rows prompt, bottom h/2 rows query).
+            ensemble_groups: (B,) group id per canvas: the query half of the attention output (after its
+                projection, before the residual) is averaged within each group, as the official feature
+                ensemble; None for no ensemble.
+            num_groups: number of distinct group ids.
+            query_rows: compute only the last that many token rows of the output (at least h/2).
+
+        Returns:
+            (B, query_rows or h, w, C).
+        """
+        half = x.shape[1] // 2
+        attn = self.attn(self.norm1(x), query_rows=query_rows)
+        if ensemble_groups is not None:
+            query = group_mean(attn[:, -half:], ensemble_groups, num_groups)
+            attn = torch.cat([attn[:, :-half], query], dim=1)
+        shortcut = x if query_rows is None else x[:, -query_rows:]
+        x = shortcut + drop_path(attn, self.drop_path_rate, self.training)
+        return x + drop_path(self.mlp(self.norm2(x)), self.drop_path_rate, self.training)
+
+
+class LayerNorm2d(nn.Module):
+    """LayerNorm over the channels of a (B, C, H, W) map."""
+
+    def __init__(self, channels: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.layer_norm(x.permute(0, 2, 3, 1), x.shape[1:2], self.weight, self.bias, self.eps).permute(0, 3, 1, 2)
