@@ -32,19 +32,17 @@ def resize_image(rgb: NDArray[np.uint8], size: tuple[int, int]) -> NDArray[np.ui
     """(H, W, 3) uint8 -> (size[0], size[1], 3), bicubic as the official preprocessing."""
     if rgb.shape[:2] == tuple(size):
         return rgb
-    return np.asarray(Image.fromarray(rgb).resize((size[1], size[0]), Image.BICUBIC))
+    return np.asarray(Image.fromarray(rgb).resize((size[1], size[0]), Image.Resampling.BICUBIC))
 
 
 def resize_target(rgb: NDArray[np.uint8], size: tuple[int, int]) -> NDArray[np.uint8]:
     """(H, W, 3) uint8 colour target -> (size[0], size[1], 3), nearest so no new colours appear."""
     if rgb.shape[:2] == tuple(size):
         return rgb
-    return np.asarray(Image.fromarray(rgb).resize((size[1], size[0]), Image.NEAREST))
+    return np.asarray(Image.fromarray(rgb).resize((size[1], size[0]), Image.Resampling.NEAREST))
 
 
-def build_canvases(
-    prompt_images: Tensor, prompt_targets: Tensor, query_images: Tensor
-) -> tuple[Tensor, Tensor]:
+def build_canvases(prompt_images: Tensor, prompt_targets: Tensor, query_images: Tensor) -> tuple[Tensor, Tensor]:
     """Stack prompt (top) and query (bottom) into canvases, as the official inference does.
 
     Args:
@@ -58,4 +56,3 @@ def build_canvases(
     image_canvas = torch.cat([prompt_images, query_images], dim=2)
     target_canvas = torch.cat([prompt_targets, prompt_targets], dim=2)
     return image_canvas, target_canvas
-

@@ -41,9 +41,9 @@ def labels_to_colours(labels: NDArray[np.integer], colours: NDArray[np.uint8]) -
     return colours[labels]
 
 
-def colours_to_labels(rgb: NDArray[np.floating] | NDArray[np.uint8], colours: NDArray[np.uint8]) -> tuple[
-    NDArray[np.int64], NDArray[np.float32]
-]:
+def colours_to_labels(
+    rgb: NDArray[np.floating] | NDArray[np.uint8], colours: NDArray[np.uint8]
+) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
     """Nearest palette colour (squared L2) per pixel.
 
     Args:

@@ -1,6 +1,7 @@
 """The SegGPT model: config and presets, layers, the network, checkpoints. Imports no other part of seggpt."""
 
+from seggpt.model.checkpoint import load_model, save_model
 from seggpt.model.config import PRESETS, SegGPTConfig, get_preset
 from seggpt.model.seggpt import SegGPT, build_seggpt
 
-__all__ = ["PRESETS", "SegGPT", "SegGPTConfig", "build_seggpt", "get_preset"]
+__all__ = ["PRESETS", "SegGPT", "SegGPTConfig", "build_seggpt", "get_preset", "load_model", "save_model"]

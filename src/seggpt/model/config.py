@@ -90,7 +90,7 @@ class SegGPTConfig:
         if unknown:
             raise ValueError(f"unknown SegGPT config keys {sorted(unknown)}; expected some of {sorted(known)}")
         kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
-        return cls(**kwargs)
+        return cls(**kwargs)  # type: ignore[arg-type]
 
     @classmethod
     def from_json(cls, path: str | Path) -> SegGPTConfig:
@@ -112,24 +112,42 @@ def seggpt_vit_large() -> SegGPTConfig:
 def seggpt_vit_small() -> SegGPTConfig:
     """A small ViT (384 wide, 12 blocks) on a 448x224 canvas, for training on one machine."""
     return SegGPTConfig(
-        image_size=(448, 224), embed_dim=384, depth=12, num_heads=6, decoder_embed_dim=32,
-        merge_layer=2, feature_layers=(2, 5, 8, 11), drop_path_rate=0.05,
+        image_size=(448, 224),
+        embed_dim=384,
+        depth=12,
+        num_heads=6,
+        decoder_embed_dim=32,
+        merge_layer=2,
+        feature_layers=(2, 5, 8, 11),
+        drop_path_rate=0.05,
     )
 
 
 def seggpt_vit_tiny() -> SegGPTConfig:
     """A tiny ViT (192 wide, 6 blocks) on a 256x128 canvas: the embedded default's size class."""
     return SegGPTConfig(
-        image_size=(256, 128), embed_dim=192, depth=6, num_heads=3, decoder_embed_dim=16,
-        merge_layer=1, feature_layers=(2, 3, 4, 5), drop_path_rate=0.0,
+        image_size=(256, 128),
+        embed_dim=192,
+        depth=6,
+        num_heads=3,
+        decoder_embed_dim=16,
+        merge_layer=1,
+        feature_layers=(2, 3, 4, 5),
+        drop_path_rate=0.0,
     )
 
 
 def seggpt_test() -> SegGPTConfig:
     """A minute model for unit tests: 64 wide, 4 blocks, 64x32 canvas."""
     return SegGPTConfig(
-        image_size=(64, 32), embed_dim=64, depth=4, num_heads=4, decoder_embed_dim=8,
-        merge_layer=1, feature_layers=(0, 1, 2, 3), drop_path_rate=0.0,
+        image_size=(64, 32),
+        embed_dim=64,
+        depth=4,
+        num_heads=4,
+        decoder_embed_dim=8,
+        merge_layer=1,
+        feature_layers=(0, 1, 2, 3),
+        drop_path_rate=0.0,
     )
 
 

@@ -24,11 +24,11 @@ def resize_abs_pos(pos_embed: Tensor, has_cls_token: bool, grid_size: tuple[int,
     """
     if has_cls_token:
         pos_embed = pos_embed[:, 1:]
-    S = int(round(pos_embed.shape[1] ** 0.5))
-    if S * S != pos_embed.shape[1]:
+    S = round(pos_embed.shape[1] ** 0.5)
+    if pos_embed.shape[1] != S * S:
         raise ValueError(f"position table of {pos_embed.shape[1]} slots is not a square grid")
     table = pos_embed.reshape(1, S, S, -1)
-    if (S, S) == tuple(grid_size):
+    if tuple(grid_size) == (S, S):
         return table
     table = F.interpolate(table.permute(0, 3, 1, 2), size=grid_size, mode="bicubic", align_corners=False)
     return table.permute(0, 2, 3, 1)
@@ -68,6 +68,17 @@ def decomposed_rel_pos_bias(q: Tensor, rel_pos_h: Tensor, rel_pos_w: Tensor, gri
     return (rel_h[..., :, None] + rel_w[..., None, :]).reshape(B, nh, N, N)  # (B, nh, h, w, h, w) flattened
 
 
+class PatchEmbed(nn.Module):
+    """Non-overlapping patches -> tokens, channels last: (B, 3, H, W) -> (B, H/p, W/p, C)."""
+
+    def __init__(self, in_chans: int, embed_dim: int, patch_size: int):
+        super().__init__()
+        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.proj(x).permute(0, 2, 3, 1)
+
+
 class Attention(nn.Module):
     """Global multi-head self-attention with decomposed relative position, through SDPA."""
 
@@ -87,14 +98,49 @@ class Attention(nn.Module):
         B, h, w, C = x.shape
         qkv = self.qkv(x).reshape(B, h * w, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # (B, nh, h*w, hd)
-        bias = decomposed_rel_pos_bias(q, self.rel_pos_h, self.rel_pos_w, (h, w)) if self.use_rel_pos else None
         if query_rows is not None:
-            start = (h - query_rows) * w
-            q = q[:, :, start:]
-            bias = bias[:, :, start:] if bias is not None else None
-            h = query_rows
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)  # scale = hd ** -0.5, as the official
-        return self.proj(out.transpose(1, 2).reshape(B, h, w, C))
+            q = q[:, :, (h - query_rows) * w :]
+        if self.use_rel_pos:
+            q, k, v = fold_rel_pos(q, k, v, self.rel_pos_h, self.rel_pos_w, (h, w))
+            out = F.scaled_dot_product_attention(q, k, v, scale=1.0)[..., : C // self.num_heads]
+        else:
+            out = F.scaled_dot_product_attention(q, k, v)  # scale hd ** -0.5, as the official
+        rows = q.shape[2] // w
+        return self.proj(out.transpose(1, 2).reshape(B, rows, w, C))
+
+
+def fold_rel_pos(
+    q: Tensor, k: Tensor, v: Tensor, rel_pos_h: Tensor, rel_pos_w: Tensor, grid_size: tuple[int, int]
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Fold the scale and the decomposed relative-position bias into the dot product of SDPA.
+
+    With q' = [q * hd**-0.5, q·Rh, q·Rw] and k' = [k, onehot(row), onehot(col)], q'·k' equals the official
+    logits `scale * q·k + q·Rh[i, m] + q·Rw[j, n]` (the additive bias of `decomposed_rel_pos_bias`), so SDPA
+    with scale 1 computes the same attention without materialising the (N, N) bias. v is zero-padded to the
+    widened head dim (SDPA's fused CPU kernel needs equal widths); slice the output back to hd.
+
+    Args:
+        q: (B, nh, Nq, hd) queries, the last Nq tokens of the grid; k, v: (B, nh, h*w, hd).
+        rel_pos_h: (2h-1, hd) table over rows; rel_pos_w: (2w-1, hd) over columns.
+        grid_size: (h, w) of the keys' token grid.
+
+    Returns:
+        q', k', v' of head dim hd + h + w.
+    """
+    h, w = grid_size
+    B, nh, Nq, hd = q.shape
+    rows = Nq // w
+    r_q = q.reshape(B, nh, rows, w, hd)
+    Rh = relative_position_table(h, rel_pos_h)[h - rows :].to(q.dtype)  # (rows, h, hd) for the query rows
+    Rw = relative_position_table(w, rel_pos_w).to(q.dtype)  # (w, w, hd)
+    rel_h = torch.einsum("bnhwc,hkc->bnhwk", r_q, Rh).reshape(B, nh, Nq, h)
+    rel_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, Rw).reshape(B, nh, Nq, w)
+    q = torch.cat([q * hd**-0.5, rel_h, rel_w], dim=-1)
+    eye_h = torch.eye(h, dtype=k.dtype, device=k.device).repeat_interleave(w, dim=0)  # (h*w, h) row one-hot
+    eye_w = torch.eye(w, dtype=k.dtype, device=k.device).repeat(h, 1)  # (h*w, w) column one-hot
+    k = torch.cat([k, eye_h.expand(B, nh, -1, -1), eye_w.expand(B, nh, -1, -1)], dim=-1)
+    v = F.pad(v, (0, h + w))
+    return q, k, v
 
 
 class Mlp(nn.Module):
@@ -131,8 +177,15 @@ class Block(nn.Module):
     """Pre-norm ViT block; the feature ensemble averages the query half of the attention output."""
 
     def __init__(
-        self, dim: int, num_heads: int, mlp_ratio: float, qkv_bias: bool, drop_path_rate: float,
-        layer_norm_eps: float, use_rel_pos: bool, grid_size: tuple[int, int],
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float,
+        qkv_bias: bool,
+        drop_path_rate: float,
+        layer_norm_eps: float,
+        use_rel_pos: bool,
+        grid_size: tuple[int, int],
     ):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=layer_norm_eps)

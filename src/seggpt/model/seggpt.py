@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-
 from typing import Literal
 
 import torch
@@ -12,7 +11,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from seggpt.model.config import SegGPTConfig
-from seggpt.model.layers import Block, LayerNorm2d, resize_abs_pos
+from seggpt.model.layers import Block, LayerNorm2d, PatchEmbed, resize_abs_pos
 
 SegType = Literal["instance", "semantic"]
 SEMANTIC, INSTANCE = 0, 1  # the official `seg_type` codes: 0 -> type_token_cls, 1 -> type_token_ins
@@ -30,8 +29,7 @@ class SegGPT(nn.Module):
         C, p = config.embed_dim, config.patch_size
         self.patch_size = p
         self.grid_size = config.grid_size
-        self.patch_embed = nn.Module()
-        self.patch_embed.proj = nn.Conv2d(3, C, kernel_size=p, stride=p)
+        self.patch_embed = PatchEmbed(3, C, p)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, 1, C))
         self.segment_token_x = nn.Parameter(torch.zeros(1, 1, 1, C))  # added to the image canvas
         self.segment_token_y = nn.Parameter(torch.zeros(1, 1, 1, C))  # added to the target canvas
@@ -39,17 +37,27 @@ class SegGPT(nn.Module):
         self.type_token_ins = nn.Parameter(torch.zeros(1, 1, 1, C))  # instance
         num_positions = (config.pretrain_img_size // p) ** 2 + int(config.pretrain_use_cls_token)
         self.pos_embed = nn.Parameter(torch.zeros(1, num_positions, C))
-        rates = torch.linspace(0, config.drop_path_rate, config.depth).tolist()
+        rates = torch.linspace(0, config.drop_path_rate, config.depth, device="cpu").tolist()  # also under meta
         self.blocks = nn.ModuleList(
-            Block(C, config.num_heads, config.mlp_ratio, config.qkv_bias, rates[i], config.layer_norm_eps,
-                  config.use_rel_pos, self.grid_size)
+            Block(
+                C,
+                config.num_heads,
+                config.mlp_ratio,
+                config.qkv_bias,
+                rates[i],
+                config.layer_norm_eps,
+                config.use_rel_pos,
+                self.grid_size,
+            )
             for i in range(config.depth)
         )
         self.norm = nn.LayerNorm(C, eps=config.layer_norm_eps)
         D = config.decoder_embed_dim
         self.decoder_embed = nn.Linear(C * len(config.feature_layers), p * p * D)
         self.decoder_pred = nn.Sequential(
-            nn.Conv2d(D, D, kernel_size=3, padding=1), LayerNorm2d(D, config.layer_norm_eps), nn.GELU(),
+            nn.Conv2d(D, D, kernel_size=3, padding=1),
+            LayerNorm2d(D, config.layer_norm_eps),
+            nn.GELU(),
             nn.Conv2d(D, 3, kernel_size=1),
         )
         self.grad_checkpointing = False
@@ -63,9 +71,9 @@ class SegGPT(nn.Module):
 
     def embed(self, image_canvas: Tensor, target_canvas: Tensor, bool_masked_pos: Tensor, seg_type: Tensor) -> Tensor:
         """Tokens of both canvases stacked on the batch axis: (2B, h, w, C) = [images; targets]."""
-        x = self.patch_embed.proj(image_canvas).permute(0, 2, 3, 1)  # (B, h, w, C)
-        y = self.patch_embed.proj(target_canvas).permute(0, 2, 3, 1)
-        w = bool_masked_pos.reshape(y.shape[:3] + (1,)).to(y.dtype)
+        x = self.patch_embed(image_canvas)  # (B, h, w, C)
+        y = self.patch_embed(target_canvas)
+        w = bool_masked_pos.reshape((*y.shape[:3], 1)).to(y.dtype)
         y = y * (1 - w) + self.mask_token.to(y.dtype) * w
         pos = resize_abs_pos(self.pos_embed, self.config.pretrain_use_cls_token, self.grid_size)
         type_token = torch.where(
@@ -75,9 +83,7 @@ class SegGPT(nn.Module):
         y = y + self.segment_token_y + pos + type_token
         return torch.cat([x, y], dim=0)
 
-    def encode(
-        self, tokens: Tensor, ensemble_groups: Tensor | None = None, query_only: bool = False
-    ) -> list[Tensor]:
+    def encode(self, tokens: Tensor, ensemble_groups: Tensor | None = None, query_only: bool = False) -> list[Tensor]:
         """Run the blocks; return the normed outputs of the feature layers, each (B, h', w, C).
 
         `tokens` is (2B, h, w, C) from `embed`. With `query_only`, the last block computes only the
@@ -186,8 +192,13 @@ class SegGPT(nn.Module):
 
 def init_weights(model: SegGPT) -> None:
     """The official initialisation: normal(0.02) tokens, truncated-normal(0.02) linears, unit LayerNorms."""
-    for token in (model.mask_token, model.segment_token_x, model.segment_token_y, model.type_token_cls,
-                  model.type_token_ins):
+    for token in (
+        model.mask_token,
+        model.segment_token_x,
+        model.segment_token_y,
+        model.type_token_cls,
+        model.type_token_ins,
+    ):
         nn.init.normal_(token, std=0.02)
     nn.init.trunc_normal_(model.pos_embed, std=0.02)
     for m in model.modules():
@@ -207,4 +218,3 @@ def build_seggpt(config: SegGPTConfig, *, device: torch.device | str | None = No
     if init and str(device) != "meta":
         init_weights(model)
     return model
-
