@@ -1,0 +1,19 @@
+"""SegGPT: segment everything in context. The public API.
+
+Example: `model = seggpt.load_model("seggpt-vit-large")` (or a .pth, .safetensors or transformers folder).
+"""
+
+from seggpt.inference.prediction import Prediction
+from seggpt.inference.segmenter import Segmenter
+from seggpt.model import SegGPT, SegGPTConfig, build_seggpt, get_preset, load_model, save_model
+
+__all__ = [
+    "Prediction",
+    "SegGPT",
+    "SegGPTConfig",
+    "Segmenter",
+    "build_seggpt",
+    "get_preset",
+    "load_model",
+    "save_model",
+]

@@ -6,14 +6,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from seggpt.cli import convert
+from seggpt.cli import convert, segment, train, video
+from seggpt.cli import eval as eval_command
 
 
 class CLIError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
 
 
-SUBCOMMANDS = [convert]
+SUBCOMMANDS = [convert, segment, video, train, eval_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

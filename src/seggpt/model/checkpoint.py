@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import pickle
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,16 +161,25 @@ def _read_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
                 metadata = f.metadata() or {}
                 return {k: f.get_tensor(k) for k in f.keys()}, metadata  # noqa: SIM118 (safe_open is not a dict)
         except Exception as err:
-            raise ValueError(f"cannot read {path} as safetensors (truncated or corrupted?): {err}") from err
+            raise ValueError(
+                f"cannot read {path} as safetensors (truncated or corrupted?): {_first_line(err)}"
+            ) from err
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True, mmap=kind == "torch-zip")
     except pickle.UnpicklingError as err:
+        found = re.search(r"GLOBAL (\S+)", str(err))
+        if found is None:  # a broken pickle stream rather than a forbidden object
+            raise ValueError(
+                f"cannot read {path} as a torch checkpoint (truncated or corrupted?): {_first_line(err)}"
+            ) from err
         raise ValueError(
-            f"{path} holds pickled Python objects other than tensors; refusing to unpickle them "
+            f"{path} holds pickled Python objects other than tensors ({found.group(1)}); refusing to unpickle them "
             "(expected a plain state dict, optionally under 'model')"
         ) from err
     except Exception as err:
-        raise ValueError(f"cannot read {path} as a torch checkpoint (truncated or corrupted?): {err}") from err
+        raise ValueError(
+            f"cannot read {path} as a torch checkpoint (truncated or corrupted?): {_first_line(err)}"
+        ) from err
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         obj = obj["model"]  # the official layout: {"model": state_dict, ...}
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
@@ -178,6 +188,10 @@ def _read_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
             "a dict of tensors, optionally under 'model'"
         )
     return dict(obj), {}
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
 
 
 def _sniff(path: Path) -> Literal["safetensors", "torch-zip", "torch-pickle"]:

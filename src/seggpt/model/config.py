@@ -64,6 +64,8 @@ class SegGPTConfig:
             raise ValueError(f"merge_layer {self.merge_layer} must lie in [0, depth={self.depth})")
         if not self.feature_layers or any(not 0 <= i < self.depth for i in self.feature_layers):
             raise ValueError(f"feature_layers {self.feature_layers} must be block indexes below depth={self.depth}")
+        if min(self.feature_layers) < self.merge_layer:
+            raise ValueError(f"feature_layers {self.feature_layers} must not precede merge_layer {self.merge_layer}")
         if max(self.feature_layers) != self.depth - 1:
             raise ValueError("the last feature layer must be the last block")
 
@@ -146,7 +148,7 @@ def seggpt_test() -> SegGPTConfig:
         num_heads=4,
         decoder_embed_dim=8,
         merge_layer=1,
-        feature_layers=(0, 1, 2, 3),
+        feature_layers=(1, 2, 3),
         drop_path_rate=0.0,
     )
 

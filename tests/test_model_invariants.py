@@ -1,0 +1,127 @@
+"""Invariants of the model on the tiny `seggpt-test` preset (64x32 canvas): ensembles, batching, checkpointing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from conftest import random_canvases
+from seggpt.model import SegGPT, build_seggpt, get_preset
+
+ATOL = 1e-5
+ModelFactory = Callable[..., SegGPT]
+
+
+def run(model: SegGPT, image_canvas: torch.Tensor, target_canvas: torch.Tensor, **kwargs: object) -> torch.Tensor:
+    with torch.no_grad():
+        return model(image_canvas, target_canvas, **kwargs)  # type: ignore[arg-type]
+
+
+def test_one_prompt_ensemble_equals_no_ensemble(tiny_model: ModelFactory) -> None:
+    model = tiny_model()
+    image_canvas, target_canvas = random_canvases(model.config, 1)
+    single = run(model, image_canvas, target_canvas)
+    ensemble = run(model, image_canvas, target_canvas, ensemble_groups=torch.zeros(1, dtype=torch.long))
+    torch.testing.assert_close(ensemble, single, atol=ATOL, rtol=0)
+
+
+def test_ensemble_of_identical_prompts_equals_one_prompt(tiny_model: ModelFactory) -> None:
+    model = tiny_model()
+    image_canvas, target_canvas = random_canvases(model.config, 1)
+    single = run(model, image_canvas, target_canvas)
+    repeated = run(
+        model,
+        image_canvas.repeat(3, 1, 1, 1),
+        target_canvas.repeat(3, 1, 1, 1),
+        ensemble_groups=torch.zeros(3, dtype=torch.long),
+    )
+    torch.testing.assert_close(repeated, single.expand(3, -1, -1, -1), atol=ATOL, rtol=0)
+
+
+def test_ensemble_shares_one_query(tiny_model: ModelFactory) -> None:
+    model = tiny_model()
+    image_canvas, target_canvas = random_canvases(model.config, 2)
+    H = model.config.image_size[0]
+    image_canvas[1, :, H // 2 :] = image_canvas[0, :, H // 2 :]  # one query, two prompts
+    alone = run(model, image_canvas, target_canvas)
+    together = run(model, image_canvas, target_canvas, ensemble_groups=torch.zeros(2, dtype=torch.long))
+    assert (together - alone).abs().max() > 1e-3  # the ensemble does something
+    # the canvases now hold one averaged query: their query halves agree except the first pixel row,
+    # where the decoder's 3x3 conv sees the prompt half (reference section 3)
+    torch.testing.assert_close(together[0, :, H // 2 + 1 :], together[1, :, H // 2 + 1 :], atol=ATOL, rtol=0)
+    assert (alone[0, :, H // 2 + 1 :] - alone[1, :, H // 2 + 1 :]).abs().max() > 1e-3
+
+
+def test_batch_of_groups_equals_items_one_by_one(tiny_model: ModelFactory) -> None:
+    model = tiny_model()
+    image_canvas, target_canvas = random_canvases(model.config, 6)
+    groups = torch.tensor([0, 0, 1, 2, 2, 2])  # three queries with 2, 1 and 3 prompts
+    seg_type = torch.tensor([1, 1, 0, 1, 1, 1])  # the second query is semantic
+    batched = run(model, image_canvas, target_canvas, ensemble_groups=groups, seg_type=seg_type)
+    for group in range(3):
+        idx = (groups == group).nonzero().squeeze(1)
+        kind = "semantic" if seg_type[idx[0]] == 0 else "instance"
+        alone = run(
+            model,
+            image_canvas[idx],
+            target_canvas[idx],
+            seg_type=kind,
+            ensemble_groups=torch.zeros(len(idx), dtype=torch.long),
+        )
+        torch.testing.assert_close(batched[idx], alone, atol=ATOL, rtol=0)
+
+
+def test_batch_without_ensemble_equals_items_one_by_one(tiny_model: ModelFactory) -> None:
+    model = tiny_model()
+    image_canvas, target_canvas = random_canvases(model.config, 3)
+    batched = run(model, image_canvas, target_canvas)
+    for i in range(3):
+        torch.testing.assert_close(
+            batched[i : i + 1], run(model, image_canvas[i : i + 1], target_canvas[i : i + 1]), atol=ATOL, rtol=0
+        )
+
+
+def test_query_only_equals_bottom_half(tiny_model: ModelFactory) -> None:
+    model = tiny_model()
+    image_canvas, target_canvas = random_canvases(model.config, 4)
+    groups = torch.tensor([0, 0, 1, 1])
+    H = model.config.image_size[0]
+    for kwargs in ({}, {"ensemble_groups": groups}):
+        full = run(model, image_canvas, target_canvas, **kwargs)
+        query = run(model, image_canvas, target_canvas, query_only=True, **kwargs)
+        assert query.shape == (4, 3, H // 2, model.config.image_size[1])
+        torch.testing.assert_close(query, full[:, :, H // 2 :], atol=ATOL, rtol=0)
+
+
+def forward_backward(
+    model: SegGPT, image_canvas: torch.Tensor, target_canvas: torch.Tensor
+) -> tuple[torch.Tensor, ...]:
+    model.zero_grad()
+    groups, seg_type = torch.tensor([0, 0, 1]), torch.tensor([1, 1, 0])  # both type tokens get gradients
+    pred = model(image_canvas, target_canvas, ensemble_groups=groups, seg_type=seg_type)
+    loss = model.loss(pred, target_canvas, model.default_mask(len(image_canvas)))
+    loss.backward()
+    return (pred.detach(), loss.detach(), *(p.grad.clone() for p in model.parameters() if p.grad is not None))
+
+
+def test_gradient_checkpointing_gives_equal_outputs_and_gradients(tiny_model: ModelFactory) -> None:
+    model = tiny_model().train()  # the test preset has no drop path, so train mode is deterministic
+    image_canvas, target_canvas = random_canvases(model.config, 3)
+    plain = forward_backward(model, image_canvas, target_canvas)
+    model.grad_checkpointing = True
+    checkpointed = forward_backward(model, image_canvas, target_canvas)
+    assert len(plain) == len(checkpointed) == 2 + len(list(model.parameters()))
+    for a, b in zip(plain, checkpointed):
+        torch.testing.assert_close(a, b, atol=ATOL, rtol=0)
+
+
+def test_forward_backward_finite_with_drop_path() -> None:
+    torch.manual_seed(0)
+    config = get_preset("seggpt-test")
+    model = build_seggpt(type(config)(**{**config.__dict__, "drop_path_rate": 0.2})).train()
+    image_canvas, target_canvas = random_canvases(model.config, 3)
+    outputs = forward_backward(model, image_canvas, target_canvas)
+    assert outputs[0].shape == image_canvas.shape
+    assert all(torch.isfinite(t).all() for t in outputs)
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters()), "a parameter got no grad"
