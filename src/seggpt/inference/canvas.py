@@ -14,7 +14,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def normalize(rgb: NDArray[np.uint8] | NDArray[np.floating]) -> Tensor:
     """(H, W, 3) RGB in [0, 255] -> (3, H, W) float32, /255 then ImageNet mean/std (images and targets alike)."""
-    x = torch.as_tensor(np.ascontiguousarray(rgb), dtype=torch.float32).permute(2, 0, 1) / 255.0
+    x = torch.from_numpy(np.array(rgb, dtype=np.float32)).permute(2, 0, 1) / 255.0
     mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
     return (x - mean) / std
