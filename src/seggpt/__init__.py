@@ -5,6 +5,7 @@ Example: `model = seggpt.load_model("seggpt-vit-large")` (or a .pth, .safetensor
 
 from seggpt.inference.prediction import Prediction
 from seggpt.inference.segmenter import Segmenter
+from seggpt.inference.video import VideoSegmenter, VideoState
 from seggpt.model import SegGPT, SegGPTConfig, build_seggpt, get_preset, load_model, save_model
 
 __all__ = [
@@ -12,6 +13,8 @@ __all__ = [
     "SegGPT",
     "SegGPTConfig",
     "Segmenter",
+    "VideoSegmenter",
+    "VideoState",
     "build_seggpt",
     "get_preset",
     "load_model",

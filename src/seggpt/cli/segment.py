@@ -1,0 +1,257 @@
+"""`seggpt segment`: segment images like the given examples (prompt images with masks)."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from tqdm import tqdm
+
+from seggpt import Prediction, Segmenter, load_model
+from seggpt.inference.io import load_rgb
+from seggpt.inference.writers import write_label_png, write_mask_png, write_overlay, write_rle_json
+
+FORMATS = ("label", "mask", "overlay", "rle")
+EPILOG = """examples:
+  # one example image with its mask; segment one image
+  seggpt segment --prompt cat.jpg cat_mask.png --input query.jpg --output out/
+  # three examples (feature ensemble), a whole folder, label maps and overlays, on the GPU in bfloat16
+  seggpt segment --prompt a.jpg a.png --prompt b.jpg b.png --prompt c.jpg c.png \\
+      --input photos/ --output out/ --format label,overlay --device cuda --dtype bfloat16
+  # a CamVid label map as prompt (11 = void), semantic type, resume an interrupted run
+  seggpt segment --prompt 0001.png 0001_L.png --ignore-value 11 --type semantic \\
+      --input 'val/*.png' --output out/ --skip-existing
+
+outputs per input STEM: label -> STEM.png (palette PNG, pixel = class id), mask -> STEM_mask_<id>.png
+(0/255), overlay -> STEM_overlay.png, rle -> STEM.json (COCO RLE). Files are written atomically.
+"""
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register `segment` on the `seggpt` command's subparsers."""
+    p = subparsers.add_parser(
+        "segment",
+        help="segment images like the given example images with masks",
+        description="Segment the same kind of thing as in the prompt examples (images with masks) in new images.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--prompt",
+        nargs=2,
+        action="append",
+        required=True,
+        metavar=("IMAGE", "MASK"),
+        help="an example image and its mask (repeat for several). MASK: binary (0/1, 0/255, white on "
+        "black), a label map (uint8/uint16 PNG/TIFF, 0 = background) or an RGB colour target",
+    )
+    p.add_argument(
+        "--input",
+        nargs="+",
+        required=True,
+        metavar="FILE|DIR|GLOB",
+        help="images to segment: files, folders (every readable image inside; unreadable files are "
+        "skipped with a warning) or quoted glob patterns such as 'photos/*.jpg'",
+    )
+    p.add_argument("--output", required=True, type=Path, metavar="DIR", help="folder for the results (created)")
+    p.add_argument(
+        "--model",
+        default="seggpt-vit-large",
+        metavar="NAME|PATH",
+        help="checkpoint file, transformers folder or a known name (default: %(default)s)",
+    )
+    p.add_argument(
+        "--config",
+        metavar="JSON",
+        help="architecture of an official-layout checkpoint that is not ViT-L (JSON or preset name)",
+    )
+    p.add_argument(
+        "--ensemble",
+        choices=("feature", "spatial", "none"),
+        default="feature",
+        help="combining several prompts: feature (averaged query features, default), spatial (prompts "
+        "tiled in an n x n grid), none (each prompt alone, colour outputs averaged)",
+    )
+    p.add_argument(
+        "--format",
+        default="label",
+        metavar="LIST",
+        help=f"comma-separated outputs among {','.join(FORMATS)} (default: %(default)s)",
+    )
+    p.add_argument(
+        "--type",
+        dest="seg_type",
+        choices=("instance", "semantic"),
+        default="instance",
+        help="type token: instance (default, as the official CLI) or semantic",
+    )
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")
+    p.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="float32 (default) or bfloat16 (autocast; faster on GPUs)",
+    )
+    p.add_argument(
+        "--resize",
+        choices=("stretch", "pad"),
+        default="stretch",
+        help="stretch to the model's square input (official, default) or pad to keep the aspect ratio",
+    )
+    p.add_argument(
+        "--upsample",
+        choices=("nearest", "bilinear"),
+        default="nearest",
+        help="nearest: decode then resize labels (official, default); bilinear: resize colours, decode",
+    )
+    p.add_argument("--batch-size", type=int, default=4, metavar="N", help="images per forward pass (default: 4)")
+    p.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="skip inputs whose outputs all exist already (resume an interrupted run)",
+    )
+    p.add_argument(
+        "--ignore-value",
+        type=int,
+        metavar="V",
+        help="label value of unlabelled pixels in label-map prompts (e.g. 255 for VOC, 11 for CamVid)",
+    )
+    p.set_defaults(run=run)
+    return p
+
+
+def _is_glob(text: str) -> bool:
+    return any(c in text for c in "*?[")
+
+
+def collect_inputs(specs: list[str]) -> list[tuple[Path, bool]]:
+    """Expand FILE|DIR|GLOB specs to (path, named) pairs; `named` files must be readable, others may be skipped."""
+    found: list[tuple[Path, bool]] = []
+    for spec in specs:
+        path = Path(spec).expanduser()
+        if path.is_file():
+            found.append((path, True))
+        elif path.is_dir():
+            found.extend((f, False) for f in sorted(path.iterdir()) if f.is_file() and not f.name.startswith("."))
+        elif _is_glob(spec):
+            matches = sorted(Path(m) for m in glob.glob(str(path)) if Path(m).is_file())
+            if not matches:
+                raise ValueError(f"--input {spec!r} matched no files; expected a glob matching at least one image")
+            found.extend((m, False) for m in matches)
+        else:
+            raise FileNotFoundError(f"--input {spec}: no such file or folder")
+    stems: dict[str, Path] = {}
+    for f, _ in found:
+        if f.stem in stems and stems[f.stem] != f:
+            raise ValueError(f"inputs {stems[f.stem]} and {f} would write the same outputs (same name {f.stem!r})")
+        stems[f.stem] = f
+    return list(dict.fromkeys(found))
+
+
+def output_paths(out_dir: Path, stem: str, formats: list[str], class_ids: NDArray[np.int64]) -> list[Path]:
+    """Every file written for one input, in write order."""
+    paths = []
+    for fmt in formats:
+        if fmt == "label":
+            paths.append(out_dir / f"{stem}.png")
+        elif fmt == "mask":
+            paths.extend(out_dir / f"{stem}_mask_{k}.png" for k in class_ids.tolist())
+        elif fmt == "overlay":
+            paths.append(out_dir / f"{stem}_overlay.png")
+        else:
+            paths.append(out_dir / f"{stem}.json")
+    return paths
+
+
+def write_prediction(out_dir: Path, source: Path, prediction: Prediction, formats: list[str]) -> None:
+    """Write the requested formats for one input (each file atomically)."""
+    stem = source.stem
+    for fmt in formats:
+        if fmt == "label":
+            write_label_png(out_dir / f"{stem}.png", prediction)
+        elif fmt == "mask":
+            for class_id, mask in zip(prediction.class_ids.tolist(), prediction.masks):
+                write_mask_png(out_dir / f"{stem}_mask_{class_id}.png", mask)
+        elif fmt == "overlay":
+            write_overlay(out_dir / f"{stem}_overlay.png", prediction.overlay())
+        else:
+            write_rle_json(out_dir / f"{stem}.json", prediction, file_name=source.name)
+
+
+def segment_all(
+    segmenter: Segmenter,
+    inputs: list[tuple[Path, bool]],
+    out_dir: Path,
+    formats: list[str],
+    batch_size: int,
+    skip_existing: bool,
+    progress: tqdm,
+) -> dict[str, int]:
+    """Read, segment and write every input in batches; unreadable folder/glob files are skipped and counted."""
+    counts = {"written": 0, "skipped": 0, "failed": 0}
+    pending: list[tuple[Path, NDArray[np.uint8]]] = []
+
+    def flush() -> None:
+        for (source, _), prediction in zip(pending, segmenter.segment([image for _, image in pending])):
+            write_prediction(out_dir, source, prediction, formats)
+            counts["written"] += 1
+            progress.update(1)
+        pending.clear()
+
+    for path, named in inputs:
+        if skip_existing and all(p.exists() for p in output_paths(out_dir, path.stem, formats, segmenter.class_ids)):
+            counts["skipped"] += 1
+            progress.update(1)
+            continue
+        try:
+            pending.append((path, load_rgb(path)))
+        except ValueError as err:
+            if named:
+                raise
+            counts["failed"] += 1
+            progress.update(1)
+            tqdm.write(f"seggpt segment: warning: skipping {path}: {err}", file=sys.stderr)
+        if len(pending) == batch_size:
+            flush()
+    flush()
+    return counts
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the model and prompts, segment every input, write the outputs, print a summary line."""
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown or not formats:
+        raise ValueError(
+            f"--format {args.format!r}: unknown {unknown}; expected a comma-separated subset of {','.join(FORMATS)}"
+        )
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {args.device}: no CUDA GPU is available here; use --device cpu")
+    inputs = collect_inputs(args.input)
+    model = load_model(args.model, config=args.config, device=args.device)
+    segmenter = Segmenter(
+        model,
+        seg_type=args.seg_type,
+        ensemble=args.ensemble,
+        resize=args.resize,
+        upsample=args.upsample,
+        device=args.device,
+        dtype=args.dtype,
+        batch_size=args.batch_size,
+    )
+    segmenter.set_prompts([p[0] for p in args.prompt], [p[1] for p in args.prompt], ignore_value=args.ignore_value)
+    with tqdm(total=len(inputs), unit="image", disable=len(inputs) < 2, file=sys.stderr) as progress:
+        counts = segment_all(segmenter, inputs, args.output, formats, args.batch_size, args.skip_existing, progress)
+    print(
+        f"segment: {counts['written']} written, {counts['skipped']} skipped (existing), {counts['failed']} failed "
+        f"(unreadable) -> {args.output}"
+    )
+    return 0

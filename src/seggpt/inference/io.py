@@ -1,0 +1,94 @@
+"""Reading images and prompt masks from disk: any PIL mode, EXIF orientation, 16-bit label maps kept as integers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+PathLike = str | Path
+
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+_LABEL_MODES = ("1", "L", "P", "LA", "PA", "F", *_SIXTEEN_BIT_MODES)
+
+
+def _open(path: PathLike) -> Image.Image:
+    """Open, fully decode and EXIF-transpose an image; a clear error names the file."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"image file not found: {path}")
+    if path.is_dir():
+        raise ValueError(f"expected an image file, got a folder: {path}")
+    try:
+        image = Image.open(path)
+        image.load()
+        return ImageOps.exif_transpose(image) or image
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise ValueError(f"cannot read {path} as an image (expected PNG, JPEG, TIFF, BMP, WebP ...): {err}") from err
+
+
+def _to_uint8(array: NDArray[Any]) -> NDArray[np.uint8]:
+    """Scale a 16/32-bit or float intensity image to 8 bits by its type's range (float: [0, 1])."""
+    if array.dtype == np.uint8:
+        return array.astype(np.uint8)
+    if np.issubdtype(array.dtype, np.floating):
+        return np.clip(np.rint(array.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+    top = 65535 if array.max(initial=0) <= 65535 else int(array.max())
+    return np.clip(np.rint(array.astype(np.float64) * (255.0 / max(top, 1))), 0, 255).astype(np.uint8)
+
+
+def load_rgb(path: PathLike) -> NDArray[np.uint8]:
+    """Read an image as RGB, as the model sees it.
+
+    Any PIL mode is accepted: L, LA, P (palette, also with transparency), RGBA (alpha dropped, as the official
+    `.convert("RGB")`), CMYK, 1 (bilevel), 16-bit (I;16, scaled to 8 bits by 255/65535). EXIF orientation is
+    applied.
+
+    Args:
+        path: the image file.
+
+    Returns:
+        (H, W, 3) uint8 RGB.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file is not a readable image (the message names it).
+    """
+    image = _open(path)
+    if image.mode in _SIXTEEN_BIT_MODES or image.mode == "F":
+        gray = _to_uint8(np.asarray(image))
+        return np.repeat(gray[..., None], 3, axis=-1)
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def load_mask(path: PathLike) -> NDArray[Any]:
+    """Read a prompt mask, keeping its values: labels stay integers, colour targets stay RGB.
+
+    Modes 1, L, LA, P and 16-bit (I;16, I) give a 2-D array of the stored values (for P the palette *indices*,
+    i.e. the class ids of a VOC-style label PNG; for 16-bit, uint16 or int32 ids, never scaled). RGB, RGBA
+    (alpha dropped) and other colour modes give an (H, W, 3) uint8 colour target. EXIF orientation is applied.
+
+    Args:
+        path: the mask file.
+
+    Returns:
+        (H, W) bool / uint8 / uint16 / int32 label values (float32 for mode F), or (H, W, 3) uint8 RGB colour target.
+
+    Raises:
+        FileNotFoundError, ValueError: as `load_rgb`.
+    """
+    image = _open(path)
+    mode = image.mode
+    if mode in ("LA", "PA"):
+        image = image.getchannel(0)
+    if mode == "F":
+        return np.asarray(image)
+    if mode in _LABEL_MODES:
+        array = np.asarray(image)
+        if array.dtype.byteorder == ">":  # I;16B: keep the values, native byte order
+            array = array.astype(array.dtype.newbyteorder("="))
+        return array
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)

@@ -1,0 +1,245 @@
+"""`Segmenter`: set the prompts once, then segment any number of query images (like SAM's predictor)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import Tensor
+
+from seggpt.inference.canvas import denormalize, normalize, resize_image, resize_target
+from seggpt.inference.io import load_mask, load_rgb
+from seggpt.inference.prediction import Prediction, Upsample, decode_colour_output
+from seggpt.inference.prompts import MaskType, PromptTargets, encode_prompt_masks
+from seggpt.model.seggpt import SegGPT, SegType
+
+Ensemble = Literal["feature", "spatial", "none"]
+Resize = Literal["stretch", "pad"]
+ImageInput = NDArray[np.uint8] | str | Path
+_BLACK = normalize(np.zeros((1, 1, 3), np.uint8))[:, 0, 0]  # (3,) a black target pixel in normalized space
+
+
+def _as_rgb(image: ImageInput, name: str) -> NDArray[np.uint8]:
+    """A path is read with `load_rgb`; an array must be (H, W, 3) uint8."""
+    if isinstance(image, str | Path):
+        return load_rgb(image)
+    array = np.asarray(image)
+    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
+        raise ValueError(f"{name}: expected an (H, W, 3) uint8 RGB image, got {array.shape} {array.dtype}")
+    return array
+
+
+def _prepare(rgb: NDArray[np.uint8], size: tuple[int, int], resize: Resize, target: bool) -> tuple[Tensor, tuple]:
+    """(H, W, 3) uint8 -> ((3, h, w) normalized tensor, (h', w') region holding the image, top-left).
+
+    "stretch" resizes to `size` (bicubic images, nearest targets); "pad" keeps the aspect ratio and pads the
+    bottom and right: images with the ImageNet mean (0 after normalizing), targets with black.
+    """
+    fit = resize_target if target else resize_image
+    if resize == "stretch":
+        return normalize(fit(rgb, size)), size
+    scale = min(size[0] / rgb.shape[0], size[1] / rgb.shape[1])
+    inner = (max(1, min(size[0], round(rgb.shape[0] * scale))), max(1, min(size[1], round(rgb.shape[1] * scale))))
+    x = normalize(fit(rgb, inner))
+    fill = _BLACK if target else torch.zeros(3)
+    out = fill.view(3, 1, 1).repeat(1, *size)
+    out[:, : inner[0], : inner[1]] = x
+    return out, inner
+
+
+def _tile(items: list[NDArray[np.uint8]], size: tuple[int, int], resize: Resize, target: bool) -> Tensor:
+    """Spatial ensemble: an n x n grid of prompts (n = ceil(sqrt(P)), cells cycle through the prompts)."""
+    n = math.ceil(math.sqrt(len(items)))
+    rows = [round(i * size[0] / n) for i in range(n + 1)]
+    cols = [round(j * size[1] / n) for j in range(n + 1)]
+    out = torch.empty(3, *size)
+    for cell in range(n * n):
+        i, j = divmod(cell, n)
+        cell_size = (rows[i + 1] - rows[i], cols[j + 1] - cols[j])
+        out[:, rows[i] : rows[i + 1], cols[j] : cols[j + 1]] = _prepare(
+            items[cell % len(items)], cell_size, resize, target
+        )[0]
+    return out
+
+
+class Segmenter:
+    """In-context segmentation of images with a SegGPT model.
+
+    Prompts (example images with masks) are preprocessed once by `set_prompts`; `segment` then runs any number
+    of query images, in batches through the grouped feature ensemble.
+
+    Args:
+        model: a SegGPT (e.g. from `seggpt.load_model`); put in eval mode on `device`.
+        seg_type: "instance" (the official CLI default) or "semantic" type token.
+        ensemble: how several prompts combine. "feature" (the paper's feature ensemble: one canvas per prompt,
+            the query's features averaged in every block); "spatial" (the paper's n x n grid: n = ceil(sqrt(P))
+            cells, each prompt resized to size / n; if P is not a square the remaining cells repeat the prompts
+            from the first on); "none" (each prompt alone; the normalized colour outputs are averaged).
+            With one prompt all three are the same single-prompt call.
+        resize: "stretch" to the model's query size (official) or "pad" (keep the aspect ratio, pad bottom/right,
+            and crop the padding from the output).
+        upsample: "nearest" (official: decode, then resize labels nearest) or "bilinear" (resize the colour output
+            bilinearly, then decode). Default nearest: it reproduces the official output, and bilinear blends
+            two class colours at a boundary into an in-between colour that can decode as a third class.
+        device: where the model runs; default the model's device.
+        dtype: torch.float32, or torch.bfloat16 to run under autocast (also the strings "float32", "bfloat16").
+        batch_size: query images per forward pass (each takes one canvas per prompt with the feature ensemble).
+    """
+
+    def __init__(
+        self,
+        model: SegGPT,
+        *,
+        seg_type: SegType = "instance",
+        ensemble: Ensemble = "feature",
+        resize: Resize = "stretch",
+        upsample: Upsample = "nearest",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | str = torch.float32,
+        batch_size: int = 4,
+    ):
+        for name, value, allowed in (
+            ("seg_type", seg_type, ("instance", "semantic")),
+            ("ensemble", ensemble, ("feature", "spatial", "none")),
+            ("resize", resize, ("stretch", "pad")),
+            ("upsample", upsample, ("nearest", "bilinear")),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+        dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+        self.dtype = dtypes.get(dtype, dtype) if isinstance(dtype, str) else dtype
+        if self.dtype not in (torch.float32, torch.bfloat16):
+            raise ValueError(f"dtype must be float32 or bfloat16, got {dtype}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.model = model.to(self.device).eval()
+        self.seg_type, self.ensemble, self.resize, self.upsample = seg_type, ensemble, resize, upsample
+        self.batch_size = batch_size
+        self.query_size: tuple[int, int] = model.config.query_size
+        self._prompts: PromptTargets | None = None
+        self._prompt_images: Tensor | None = None  # (P', 3, h, w) normalized; P' = 1 for the spatial ensemble
+        self._prompt_targets: Tensor | None = None
+
+    @property
+    def class_ids(self) -> NDArray[np.int64]:
+        """(K,) the user's class ids of the current prompts."""
+        return self._require_prompts().class_ids
+
+    @property
+    def colours(self) -> NDArray[np.uint8]:
+        """(K + 1, 3) the class colour table of the current prompts (row 0 black)."""
+        return self._require_prompts().colours
+
+    def _require_prompts(self) -> PromptTargets:
+        if self._prompts is None:
+            raise RuntimeError("no prompts set: call Segmenter.set_prompts(images, masks) before segment()")
+        return self._prompts
+
+    def set_prompts(
+        self,
+        prompt_images: Sequence[ImageInput],
+        prompt_masks: Sequence[NDArray[Any] | str | Path],
+        *,
+        ignore_value: int | None = None,
+        colours: Mapping[int, Sequence[int]] | None = None,
+        mask_type: MaskType = "auto",
+    ) -> None:
+        """Set and preprocess the prompts (example images with their masks) once.
+
+        Args:
+            prompt_images: per prompt an (H, W, 3) uint8 RGB image or an image path.
+            prompt_masks: per prompt a mask in any form `encode_prompt_masks` takes, or a mask file path.
+            ignore_value, colours, mask_type: see `seggpt.inference.prompts.encode_prompt_masks`.
+
+        Raises:
+            ValueError: unequal counts, unreadable files, or a bad mask (message names the file or prompt).
+        """
+        if len(prompt_images) != len(prompt_masks) or not prompt_images:
+            raise ValueError(
+                f"expected one mask per prompt image, got {len(prompt_images)} images and {len(prompt_masks)} masks"
+            )
+        names = [str(m) if isinstance(m, str | Path) else f"prompt mask {i}" for i, m in enumerate(prompt_masks)]
+        images = [_as_rgb(image, f"prompt image {i}") for i, image in enumerate(prompt_images)]
+        masks = [load_mask(m) if isinstance(m, str | Path) else np.asarray(m) for m in prompt_masks]
+        prompts = encode_prompt_masks(
+            masks,
+            ignore_value=ignore_value,
+            colours=colours,
+            mask_type=mask_type,
+            names=names,
+            image_sizes=[im.shape[:2] for im in images],
+        )
+        if self.ensemble == "spatial":
+            image_t = _tile(images, self.query_size, self.resize, target=False)[None]
+            target_t = _tile(prompts.targets, self.query_size, self.resize, target=True)[None]
+        else:
+            image_t = torch.stack([_prepare(im, self.query_size, self.resize, False)[0] for im in images])
+            target_t = torch.stack([_prepare(t, self.query_size, self.resize, True)[0] for t in prompts.targets])
+        self._prompt_images, self._prompt_targets = image_t.to(self.device), target_t.to(self.device)
+        self._prompts = prompts
+
+    @torch.inference_mode()
+    def _predict_colours(self, queries: Tensor) -> Tensor:
+        """(Q, 3, h, w) normalized queries -> (Q, 3, h, w) normalized colour output, one per query."""
+        assert self._prompt_images is not None and self._prompt_targets is not None
+        Q, P = queries.shape[0], self._prompt_images.shape[0]
+        prompt_images = self._prompt_images.repeat(Q, 1, 1, 1)  # (Q*P, 3, h, w): query q's prompts together
+        prompt_targets = self._prompt_targets.repeat(Q, 1, 1, 1)
+        query_images = queries.repeat_interleave(P, dim=0)
+        image_canvas = torch.cat([prompt_images, query_images], dim=2)
+        target_canvas = torch.cat([prompt_targets, prompt_targets], dim=2)  # bottom half masked, never seen
+        groups = None
+        if self.ensemble == "feature" and P > 1:
+            groups = torch.arange(Q, device=self.device).repeat_interleave(P)
+        param_dtype = next(self.model.parameters()).dtype
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.dtype == torch.bfloat16):
+            out = self.model(
+                image_canvas.to(param_dtype),
+                target_canvas.to(param_dtype),
+                seg_type=self.seg_type,
+                ensemble_groups=groups,
+                query_only=True,
+            )
+        out = out.float().view(Q, P, *out.shape[1:])
+        if self.ensemble == "none":
+            return out.mean(dim=1)
+        return out[:, 0]  # as the official code: the first canvas (equal to the others but for the top row)
+
+    def segment(self, query_images: Sequence[ImageInput], *, batch_size: int | None = None) -> list[Prediction]:
+        """Segment query images with the current prompts.
+
+        Args:
+            query_images: (H, W, 3) uint8 RGB images or image paths, any sizes.
+            batch_size: queries per forward pass; default the segmenter's.
+
+        Returns:
+            One Prediction per query, at that query's original size.
+
+        Raises:
+            RuntimeError: `set_prompts` was not called first.
+            ValueError: an unreadable or malformed query image (the message names it).
+        """
+        prompts = self._require_prompts()
+        batch_size = batch_size or self.batch_size
+        predictions: list[Prediction] = []
+        for start in range(0, len(query_images), batch_size):
+            images = [
+                _as_rgb(q, f"query image {start + i}") for i, q in enumerate(query_images[start : start + batch_size])
+            ]
+            prepared = [_prepare(im, self.query_size, self.resize, target=False) for im in images]
+            queries = torch.stack([p[0] for p in prepared]).to(self.device)
+            colours = self._predict_colours(queries)
+            for image, (_, (h, w)), out in zip(images, prepared, colours):
+                rgb = torch.from_numpy(denormalize(out[:, :h, :w])).permute(2, 0, 1)  # (3, h, w) in [0, 255]
+                predictions.append(
+                    decode_colour_output(
+                        rgb, image.shape[:2], prompts.class_ids, prompts.colours, self.upsample, query_image=image
+                    )
+                )
+        return predictions

@@ -1,0 +1,106 @@
+"""Writing predictions to disk: palette label PNGs, binary mask PNGs, overlays, COCO RLE JSON. All atomic."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pycocotools.mask as mask_utils
+from numpy.typing import NDArray
+from PIL import Image
+
+from seggpt.inference.prediction import Prediction
+
+PathLike = str | Path
+
+
+def atomic_write(path: PathLike, write: Callable[[Path], object]) -> Path:
+    """Call `write(temp_path)` on a temp file beside `path`, then `os.replace` it into place.
+
+    A failure (or interrupt) removes the temp file, so `path` is either the complete new file or untouched.
+    The temp file keeps `path`'s suffix so that format detection by extension works.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _save_image(image: Image.Image, path: Path) -> None:
+    """Save with the format of the final name's extension (PNG by default)."""
+    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP"}
+    image.save(path, format=fmt.get(path.suffix.lower(), "PNG"))
+
+
+def write_label_png(path: PathLike, prediction: Prediction) -> Path:
+    """Label map as an indexed-palette PNG: pixel value = the user's class id, palette = the class colours.
+
+    Class ids above 255 cannot be palette indexes: then a 16-bit greyscale PNG holds the ids (no palette).
+
+    Args:
+        path: output file (.png).
+        prediction: the Prediction to write.
+    """
+    labels = prediction.labels
+    if labels.max(initial=0) > 255:
+        if labels.max() > 65535:
+            raise ValueError(f"class ids above 65535 cannot be written to a PNG, got {labels.max()}")
+        image = Image.fromarray(labels.astype(np.uint16))
+    else:
+        image = Image.fromarray(labels.astype(np.uint8), mode="P")
+        table = np.zeros((256, 3), dtype=np.uint8)
+        table[prediction.class_ids[prediction.class_ids <= 255]] = prediction.colours[1:][prediction.class_ids <= 255]
+        image.putpalette(table.reshape(-1).tolist())
+    return atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
+
+
+def write_mask_png(path: PathLike, mask: NDArray[np.bool_]) -> Path:
+    """(H, W) bool mask as an 8-bit greyscale PNG, 0 = background, 255 = foreground."""
+    image = Image.fromarray(np.where(mask, 255, 0).astype(np.uint8), mode="L")
+    return atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
+
+
+def write_overlay(path: PathLike, overlay: NDArray[np.uint8]) -> Path:
+    """(H, W, 3) uint8 RGB overlay image; the format follows the extension (PNG, JPEG, WebP, BMP)."""
+    image = Image.fromarray(overlay)
+    return atomic_write(path, lambda tmp: _save_image(image, tmp))
+
+
+def prediction_to_rle(prediction: Prediction) -> list[dict]:
+    """One COCO RLE record per predicted (non-empty) class: {class_id, segmentation{size, counts}, area, bbox}.
+
+    `segmentation.counts` is the compressed RLE string of pycocotools; bbox is [x, y, w, h] in pixels.
+    """
+    records = []
+    for class_id, mask in zip(prediction.class_ids.tolist(), prediction.masks):
+        if not mask.any():
+            continue
+        rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+        records.append(
+            {
+                "class_id": int(class_id),
+                "segmentation": {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")},
+                "area": int(mask_utils.area(rle)),
+                "bbox": [float(v) for v in mask_utils.toBbox(rle)],
+            }
+        )
+    return records
+
+
+def write_rle_json(path: PathLike, prediction: Prediction, file_name: str | None = None) -> Path:
+    """COCO RLE JSON: {"file_name", "height", "width", "annotations": prediction_to_rle(prediction)}."""
+    H, W = prediction.labels.shape
+    data = {"file_name": file_name, "height": H, "width": W, "annotations": prediction_to_rle(prediction)}
+    text = json.dumps(data)
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
