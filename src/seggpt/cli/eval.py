@@ -1,0 +1,228 @@
+"""`seggpt eval fewshot|vos|semantic`: the paper's evaluation protocols; each prints a table and writes JSON.
+
+Every run keeps its finished items in `OUTPUT/items.jsonl` and resumes from them when rerun with the same
+settings (`--no-resume` starts afresh).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from seggpt.evaluation import datasets, fewshot, semantic, vos
+from seggpt.evaluation.cache import ResultCache, write_json
+
+EPILOG = """examples:
+  seggpt eval fewshot --dataset fss1000 --root fewshot_data --class-list fss_test_set.txt \\
+      --model seggpt-vit-large --shots 1 --output runs/fss
+  seggpt eval vos --davis-root DAVIS --imageset 2017/val --model seggpt-vit-large --output runs/davis17
+  seggpt eval vos --davis-root DAVIS --results my_results/ --output runs/scored   # no model
+  seggpt eval semantic --preset camvid --images camvid/val --labels camvid/valannot \\
+      --train-images camvid/train --train-labels camvid/trainannot --model seggpt-vit-large --output runs/camvid
+"""
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register `eval` (with its fewshot, vos and semantic subcommands) on the `seggpt` subparsers."""
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate with the paper's protocols (few-shot, video, semantic)",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="protocol", required=True, metavar="PROTOCOL")
+    _add_fewshot(sub)
+    _add_vos(sub)
+    _add_semantic(sub)
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser, model_required: bool) -> None:
+    parser.add_argument("--model", required=model_required, help="checkpoint file or name (see `seggpt.load_model`)")
+    parser.add_argument("--output", required=True, type=Path, metavar="DIR", help="results folder (cache and JSON)")
+    parser.add_argument("--device", default="cpu", help="torch device for the model (default cpu)")
+    parser.add_argument("--no-resume", dest="resume", action="store_false", help="ignore finished items in DIR")
+
+
+def _add_fewshot(sub: Any) -> None:
+    p = sub.add_parser("fewshot", help="few-shot mIoU and FB-IoU on FSS-1000, PASCAL-5i or COCO-20i episodes")
+    p.add_argument("--dataset", required=True, choices=("fss1000", "pascal5i", "coco20i"))
+    p.add_argument("--root", type=Path, help="FSS-1000 folder of class folders, or the VOC2012 folder")
+    p.add_argument("--class-list", type=Path, help="FSS-1000: file of class names to test (e.g. the 240 test ones)")
+    p.add_argument("--image-list", type=Path, help="PASCAL-5i: image ids to use (default ImageSets/Segmentation/val)")
+    p.add_argument("--coco-annotations", type=Path, help="COCO-20i: instances json (e.g. instances_val2014.json)")
+    p.add_argument("--coco-images", type=Path, help="COCO-20i: the json's image folder")
+    p.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3], help="PASCAL-5i / COCO-20i folds")
+    p.add_argument("--shots", type=int, default=1, help="support images per episode (default 1)")
+    p.add_argument("--ensemble", default="feature", choices=("feature", "spatial", "none"))
+    p.add_argument("--episodes", type=int, help="episodes per fold (default: one per image for FSS-1000, else 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    _common(p, model_required=True)
+    p.set_defaults(run=run_fewshot)
+
+
+def _add_vos(sub: Any) -> None:
+    p = sub.add_parser("vos", help="DAVIS J&F: run the video segmenter, or score an existing results folder")
+    p.add_argument("--davis-root", required=True, type=Path, help="DAVIS folder (JPEGImages, Annotations, ImageSets)")
+    p.add_argument("--sequences", nargs="+", metavar="SEQ", help="sequences (default: the image set, else all)")
+    p.add_argument("--imageset", help="ImageSets list, e.g. val, 2017/val, val_dev_480p, or a file")
+    p.add_argument("--resolution", default="480p")
+    p.add_argument("--year", type=int, choices=(2016, 2017), help="mask encoding (default: guessed per sequence)")
+    p.add_argument("--results", type=Path, metavar="DIR", help="score DIR/<seq>/<frame>.png instead of a model")
+    p.add_argument("--memory", type=int, default=8, help="predicted frames kept as prompts (default 8)")
+    p.add_argument("--submission-zip", type=Path, metavar="ZIP", help="also pack the results as a YouTube-VOS zip")
+    _common(p, model_required=False)
+    p.set_defaults(run=run_vos)
+
+
+def _add_semantic(sub: Any) -> None:
+    p = sub.add_parser("semantic", help="confusion-matrix mIoU on a label-map dataset (CamVid, ADE20K-style)")
+    p.add_argument("--images", required=True, type=Path, help="images of the split to score")
+    p.add_argument("--labels", required=True, type=Path, help="label maps <stem>.png of those images")
+    p.add_argument("--train-images", type=Path, help="images to draw prompts from (needed with --model)")
+    p.add_argument("--train-labels", type=Path, help="label maps of the prompt images")
+    p.add_argument("--preset", choices=("camvid",), help="camvid: 11 classes, ignore 11, CamVid class names")
+    p.add_argument("--num-classes", type=int, help="classes 0..N-1")
+    p.add_argument("--ignore-index", type=int, default=255, help="label value left out (default 255)")
+    p.add_argument("--class-names", help="comma-separated names of classes 0..N-1")
+    p.add_argument("--num-prompts", type=int, default=4, help="training images used as prompts (default 4)")
+    p.add_argument("--ensemble", default="feature", choices=("feature", "spatial", "none"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--predictions", type=Path, metavar="DIR", help="score DIR/<stem>.png (dataset ids), no model")
+    _common(p, model_required=False)
+    p.set_defaults(run=run_semantic)
+
+
+def _load_model(args: argparse.Namespace) -> Any:
+    from seggpt import load_model
+
+    return load_model(args.model, device=args.device)
+
+
+def run_fewshot(args: argparse.Namespace) -> int:
+    """Run each fold's episodes, print its table, write OUTPUT/fewshot.json."""
+    from seggpt.inference.segmenter import Segmenter
+
+    segmenter = Segmenter(_load_model(args), ensemble=args.ensemble, device=args.device)
+    report: dict[str, Any] = {"dataset": args.dataset, "shots": args.shots, "ensemble": args.ensemble, "folds": {}}
+    for fold in [None] if args.dataset == "fss1000" else args.folds:
+        dataset = _fewshot_dataset(args, fold)
+        num_episodes = args.episodes if args.episodes or args.dataset == "fss1000" else 1000
+        episodes = datasets.sample_episodes(dataset, args.shots, num_episodes, args.seed)
+        settings = {
+            "protocol": "fewshot",
+            "dataset": dataset.name,
+            "root": str(args.root),
+            "coco_annotations": str(args.coco_annotations),
+            "model": args.model,
+            "shots": args.shots,
+            "ensemble": args.ensemble,
+            "episodes": len(episodes),
+            "seed": args.seed,
+        }
+        cache = ResultCache(args.output / dataset.name, settings, resume=args.resume)
+        meter = fewshot.evaluate_fewshot(segmenter, dataset, tqdm(episodes, desc=dataset.name), cache)
+        print(fewshot.format_table(meter, dataset.class_names, f"{dataset.name}, {args.shots}-shot"))
+        ids = list(dataset.class_names)
+        per_class = meter.class_iou()
+        report["folds"][dataset.name] = {
+            "mIoU": meter.miou(ids), "FB-IoU": meter.fb_iou(ids), "episodes": len(episodes),
+            "class_iou": {name: per_class.get(c, 0.0) for c, name in dataset.class_names.items()},
+        }  # fmt: skip
+    write_json(args.output / "fewshot.json", report)
+    print(f"wrote {args.output / 'fewshot.json'}")
+    return 0
+
+
+def _fewshot_dataset(args: argparse.Namespace, fold: int | None) -> datasets.FewShotDataset:
+    if args.dataset == "coco20i":
+        if not (args.coco_annotations and args.coco_images):
+            raise ValueError("coco20i needs --coco-annotations JSON and --coco-images DIR")
+        return datasets.coco20i(args.coco_annotations, args.coco_images, int(fold))  # type: ignore[arg-type]
+    if args.root is None:
+        raise ValueError(f"{args.dataset} needs --root DIR")
+    if args.dataset == "fss1000":
+        return datasets.fss1000(args.root, args.class_list)
+    return datasets.pascal5i(args.root, int(fold), args.image_list)  # type: ignore[arg-type]
+
+
+def run_vos(args: argparse.Namespace) -> int:
+    """Predict (with --model) into OUTPUT/<seq>/, or score --results; print J&F; write OUTPUT/vos.json."""
+    if (args.model is None) == (args.results is None):
+        raise ValueError("give exactly one of --model (run the video segmenter) or --results DIR (score it)")
+    sequences = datasets.davis_sequences(args.davis_root, args.resolution, args.sequences, args.imageset, args.year)
+    results_dir = args.results if args.results is not None else args.output
+    settings = {"protocol": "vos", "davis_root": str(args.davis_root.resolve()), "resolution": args.resolution,
+                "results": str(results_dir.resolve()), "model": args.model, "memory": args.memory}  # fmt: skip
+    cache = ResultCache(args.output, settings, resume=args.resume)
+    if args.model is not None:
+        from seggpt.inference.video import VideoSegmenter
+
+        segmenter = VideoSegmenter(_load_model(args), memory=args.memory, device=args.device)
+        for sequence in tqdm(sequences, desc="predict"):
+            if not (args.resume and vos.has_results(sequence, args.output)):
+                vos.predict_sequence(segmenter, sequence, args.output)
+    for sequence in tqdm(sequences, desc="score"):
+        if sequence.name not in cache:
+            objects = [s.to_dict() for s in vos.score_sequence(sequence, results_dir)]
+            cache.add(sequence.name, {"objects": objects})
+    scores = [vos.ObjectScore.from_dict(o) for s in sequences for o in cache.items[s.name]["objects"]]
+    print(vos.format_table(scores))
+    report = {"overall": vos.summarize(scores), "objects": [s.to_dict() for s in scores], "settings": settings}
+    write_json(args.output / "vos.json", report)
+    print(f"wrote {args.output / 'vos.json'}")
+    if args.submission_zip is not None:
+        zip_path = vos.write_submission_zip(results_dir, args.submission_zip, [s.name for s in sequences])
+        print(f"wrote {zip_path}")
+    return 0
+
+
+def run_semantic(args: argparse.Namespace) -> int:
+    """Predict (with --model, prompts from the training split) or read --predictions; print IoU; write JSON."""
+    if (args.model is None) == (args.predictions is None):
+        raise ValueError("give exactly one of --model or --predictions DIR")
+    num_classes, ignore_index, names = _semantic_classes(args)
+    pairs = datasets.label_map_pairs(args.images, args.labels)
+    settings: dict[str, Any] = {"protocol": "semantic", "images": str(args.images.resolve()), "model": args.model,
+                                "predictions": str(args.predictions), "num_classes": num_classes,
+                                "ignore_index": ignore_index, "num_prompts": args.num_prompts,
+                                "ensemble": args.ensemble, "seed": args.seed}  # fmt: skip
+    segmenter = None
+    if args.model is not None:
+        if not (args.train_images and args.train_labels):
+            raise ValueError("--model needs --train-images and --train-labels to draw prompts from")
+        from seggpt.inference.segmenter import Segmenter
+
+        train = datasets.label_map_pairs(args.train_images, args.train_labels)
+        chosen = semantic.choose_prompts([p[1] for p in train], args.num_prompts, num_classes, ignore_index, args.seed)
+        settings["prompts"] = [train[i][0].name for i in chosen]
+        segmenter = Segmenter(_load_model(args), seg_type="semantic", ensemble=args.ensemble, device=args.device)
+        semantic.set_class_prompts(segmenter, train, chosen, ignore_index)
+    cache = ResultCache(args.output, settings, resume=args.resume)
+    confusion = semantic.evaluate_semantic(
+        tqdm(pairs, desc="semantic"), num_classes, ignore_index, cache, segmenter=segmenter,
+        predictions=args.predictions,
+    )  # fmt: skip
+    ious = semantic.class_ious(confusion, num_classes)
+    print(semantic.format_table(ious, names))
+    valid = [float(v) for v in ious if v == v]
+    report = {"mIoU": sum(valid) / len(valid) if valid else None, "settings": settings,
+              "class_iou": {n: (None if v != v else float(v)) for n, v in zip(names, ious)}}  # fmt: skip
+    write_json(args.output / "semantic.json", report)
+    print(f"wrote {args.output / 'semantic.json'}")
+    return 0
+
+
+def _semantic_classes(args: argparse.Namespace) -> tuple[int, int, list[str]]:
+    if args.preset == "camvid":
+        return len(semantic.CAMVID_CLASSES), len(semantic.CAMVID_CLASSES), list(semantic.CAMVID_CLASSES)
+    if args.num_classes is None:
+        raise ValueError("give --num-classes N (or --preset camvid)")
+    names = args.class_names.split(",") if args.class_names else [str(i) for i in range(args.num_classes)]
+    if len(names) != args.num_classes:
+        raise ValueError(f"--class-names lists {len(names)} names for {args.num_classes} classes")
+    return args.num_classes, args.ignore_index, names

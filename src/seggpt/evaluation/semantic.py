@@ -1,0 +1,130 @@
+"""Semantic segmentation on label-map folders (CamVid, ADE20K-style): confusion-matrix mIoU per class.
+
+Class ids in the dataset are 0..C-1 with one ignore value. SegGPT reserves 0 for background, so prompts
+carry ``class + 1`` (ignore painted black) and a pixel the model leaves as background is counted as an
+extra "none" prediction: wrong for every class, never a class of its own in the mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+from seggpt.evaluation.cache import ResultCache
+from seggpt.evaluation.datasets import read_label_png
+from seggpt.evaluation.metrics import confusion_matrix, iou_per_class
+
+if TYPE_CHECKING:
+    from seggpt.inference.segmenter import Segmenter
+
+PROMPT_IGNORE = 255  # the ignore value of shifted prompt label maps
+
+CAMVID_CLASSES = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian",
+                  "Bicyclist")  # fmt: skip
+
+
+def choose_prompts(
+    label_paths: Sequence[Path], num_prompts: int, num_classes: int, ignore_index: int, seed: int = 0
+) -> list[int]:
+    """Indexes of ``num_prompts`` training label maps that together cover as many classes as possible.
+
+    Greedy: from a seeded random order, repeatedly take the map adding the most classes not yet covered
+    (ties: the map's larger number of classes, then the random order).
+    """
+    if not 1 <= num_prompts <= len(label_paths):
+        raise ValueError(f"num_prompts must be 1..{len(label_paths)} (the training maps), got {num_prompts}")
+    order = np.random.default_rng(seed).permutation(len(label_paths))
+    present = {int(i): set(np.unique(read_label_png(label_paths[i])).tolist()) - {ignore_index} for i in order}
+    chosen: list[int] = []
+    covered: set[int] = set()
+    for _ in range(num_prompts):
+        best = max((i for i in present if i not in chosen), key=lambda i: (len(present[i] - covered), len(present[i])))
+        chosen.append(best)
+        covered |= present[best]
+    return chosen
+
+
+def to_prompt_labels(labels: NDArray[np.integer], ignore_index: int) -> NDArray[np.int64]:
+    """Dataset label map -> prompt label map: class c becomes c + 1, the ignore value ``PROMPT_IGNORE``."""
+    labels = np.asarray(labels, dtype=np.int64)
+    return np.where(labels == ignore_index, PROMPT_IGNORE, labels + 1)
+
+
+def from_prediction_labels(labels: NDArray[np.integer], num_classes: int) -> NDArray[np.int64]:
+    """Segmenter label map (0 background, c + 1 class c) -> dataset ids, background -> ``num_classes`` ("none")."""
+    labels = np.asarray(labels, dtype=np.int64)
+    return np.where(labels == 0, num_classes, labels - 1)
+
+
+def set_class_prompts(
+    segmenter: Segmenter, pairs: Sequence[tuple[Path, Path]], chosen: Sequence[int], ignore_index: int
+) -> None:
+    """Give the segmenter the chosen training images with their (shifted) label maps as prompts."""
+    from seggpt.inference.io import load_rgb
+
+    images = [load_rgb(pairs[i][0]) for i in chosen]
+    masks = [to_prompt_labels(read_label_png(pairs[i][1]), ignore_index) for i in chosen]
+    segmenter.set_prompts(images, masks, ignore_value=PROMPT_IGNORE, mask_type="labels")
+
+
+def evaluate_semantic(
+    pairs: Iterable[tuple[Path, Path]],
+    num_classes: int,
+    ignore_index: int,
+    cache: ResultCache,
+    *,
+    segmenter: Segmenter | None = None,
+    predictions: str | Path | None = None,
+) -> NDArray[np.int64]:
+    """Confusion matrix over (image, label) pairs, predicting with ``segmenter`` or reading ``predictions``.
+
+    Args:
+        pairs: (image path, label map path) of the split to score.
+        segmenter: a Segmenter with class prompts already set; its label maps are shifted back.
+        predictions: instead of a model, a folder of predicted label maps ``<stem>.png`` in dataset ids.
+        cache: finished images (keyed by stem) with their confusion matrices.
+
+    Returns:
+        (C + 1, C + 1) int64 confusion matrix (rows truth, columns prediction; index C = "none").
+    """
+    if (segmenter is None) == (predictions is None):
+        raise ValueError("give exactly one of a segmenter or a predictions folder")
+    from seggpt.inference.io import load_rgb
+
+    for image_path, label_path in pairs:
+        key = image_path.stem
+        if key in cache:
+            continue
+        target = read_label_png(label_path)
+        if segmenter is not None:
+            labels = segmenter.segment([load_rgb(image_path)])[0].labels
+            pred = from_prediction_labels(labels, num_classes)
+        else:
+            pred = read_label_png(Path(predictions) / f"{key}.png")  # type: ignore[arg-type]
+        cm = confusion_matrix(pred, target, num_classes + 1, ignore_index)
+        cache.add(key, {"confusion": cm.ravel().tolist()})
+    size = (num_classes + 1) ** 2
+    total = np.zeros(size, dtype=np.int64)
+    for record in cache.items.values():
+        total += np.asarray(record["confusion"], dtype=np.int64)
+    return total.reshape(num_classes + 1, num_classes + 1)
+
+
+def class_ious(confusion: NDArray[np.int64], num_classes: int) -> NDArray[np.float64]:
+    """(C,) IoU of the real classes (the "none" column counts as a miss); NaN for a class never seen."""
+    return iou_per_class(confusion)[:num_classes]
+
+
+def format_table(ious: NDArray[np.float64], class_names: Sequence[str]) -> str:
+    """Text table: IoU per class (percent, "-" when absent from truth and prediction), then mIoU."""
+    width = max([len(n) for n in class_names] + [6])
+    rows = [f"{'class':<{width}}  {'IoU':>6}"]
+    for name, iou in zip(class_names, ious):
+        rows.append(f"{name:<{width}}  " + ("     -" if np.isnan(iou) else f"{100 * iou:6.1f}"))
+    miou = 100 * float(np.nanmean(ious)) if np.any(~np.isnan(ious)) else float("nan")
+    rows.append(f"{'mIoU':<{width}}  {miou:6.1f}")
+    return "\n".join(rows)

@@ -1,0 +1,164 @@
+"""Semi-supervised video object segmentation on DAVIS: predict with a VideoSegmenter, score J and F.
+
+Scoring follows davis2017-evaluation: the objects are the ids 1..max of the first annotation; the first
+and last annotated frames are left out; per object, J and F are summarised over frames by mean, recall and
+decay; J&F-Mean = (mean over objects of J-Mean + mean over objects of F-Mean) / 2.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from seggpt.evaluation.datasets import DavisSequence, read_davis_annotation, read_result_labels
+from seggpt.evaluation.metrics import Statistics, boundary_f_measure, region_similarity, sequence_statistics
+
+if TYPE_CHECKING:
+    from seggpt.inference.video import VideoSegmenter
+
+MEASURES = ("J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
+
+
+@dataclass(frozen=True)
+class ObjectScore:
+    """J and F statistics of one object of one sequence (named ``<sequence>_<id>`` as the DAVIS tables)."""
+
+    sequence: str
+    object_id: int
+    j: Statistics
+    f: Statistics
+
+    @property
+    def name(self) -> str:
+        return f"{self.sequence}_{self.object_id}"
+
+    def to_dict(self) -> dict[str, float | int | str]:
+        """JSON-ready record: sequence, object_id and the seven DAVIS measures."""
+        return {"sequence": self.sequence, "object_id": self.object_id, **_measures([self])}
+
+    @classmethod
+    def from_dict(cls, record: dict) -> ObjectScore:
+        j = Statistics(record["J-Mean"], record["J-Recall"], record["J-Decay"])
+        f = Statistics(record["F-Mean"], record["F-Recall"], record["F-Decay"])
+        return cls(record["sequence"], int(record["object_id"]), j, f)
+
+
+def score_frames(
+    target_labels: Sequence[np.ndarray],
+    void_masks: Sequence[np.ndarray],
+    pred_labels: Sequence[np.ndarray],
+    num_objects: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-object, per-frame J and F of label maps (all frames given are scored).
+
+    Args:
+        target_labels, void_masks, pred_labels: per frame (H, W) object ids, void pixels, predicted ids.
+        num_objects: objects 1..num_objects are scored; a predicted id above it is an error.
+
+    Returns:
+        ``(J, F)``: two (num_objects, T) float64 arrays.
+    """
+    j = np.zeros((num_objects, len(target_labels)))
+    f = np.zeros_like(j)
+    for t, (target, void, pred) in enumerate(zip(target_labels, void_masks, pred_labels, strict=True)):
+        if pred.shape != target.shape:
+            raise ValueError(f"frame {t}: prediction size {pred.shape} differs from the annotation's {target.shape}")
+        if pred.size and int(pred.max()) > num_objects:
+            raise ValueError(f"frame {t}: predicted object id {int(pred.max())} but the sequence has {num_objects}")
+        for k in range(num_objects):
+            j[k, t] = region_similarity(target == k + 1, pred == k + 1, void)
+            f[k, t] = boundary_f_measure(target == k + 1, pred == k + 1, void)
+    return j, f
+
+
+def score_sequence(sequence: DavisSequence, results_dir: str | Path) -> list[ObjectScore]:
+    """Score ``results_dir/<sequence>/<frame>.png`` against the sequence's annotations (first and last left out)."""
+    first, _ = read_davis_annotation(sequence.annotations[0], sequence.year)
+    num_objects = int(first.max())
+    scored = sequence.annotations[1:-1] or sequence.annotations  # a 1- or 2-frame sequence keeps its frames
+    targets, voids = zip(*(read_davis_annotation(p, sequence.year) for p in scored))
+    preds = [read_result_labels(Path(results_dir) / sequence.name / p.name, sequence.year) for p in scored]
+    j, f = score_frames(targets, voids, preds, num_objects)
+    return [
+        ObjectScore(sequence.name, k + 1, sequence_statistics(j[k]), sequence_statistics(f[k]))
+        for k in range(num_objects)
+    ]
+
+
+def predict_sequence(segmenter: VideoSegmenter, sequence: DavisSequence, output: str | Path) -> Path:
+    """Segment a sequence from its first annotation, writing ``output/<sequence>/<frame>.png`` (indexed PNGs).
+
+    The folder appears only once every frame is written (``ResultWriter``). Returns the sequence's folder.
+    """
+    from seggpt.inference.io import load_rgb
+    from seggpt.inference.video_io import ResultWriter, davis_palette
+
+    first_mask, _ = read_davis_annotation(sequence.annotations[0], sequence.year)
+    frames: Iterator[np.ndarray] = (load_rgb(path) for path in sequence.frames)
+    folder = Path(output) / sequence.name
+    with ResultWriter(folder, davis_palette()) as writer:
+        for index, labels in segmenter.propagate(frames, first_mask):
+            writer.write(sequence.frames[index].stem, labels)
+    return folder
+
+
+def has_results(sequence: DavisSequence, results_dir: str | Path) -> bool:
+    """Whether ``results_dir/<sequence>`` holds a PNG for every annotated frame."""
+    folder = Path(results_dir) / sequence.name
+    return all((folder / p.name).is_file() for p in sequence.annotations)
+
+
+def write_submission_zip(results_dir: str | Path, zip_path: str | Path, sequences: Sequence[str] | None = None) -> Path:
+    """Pack ``results_dir/<seq>/<frame>.png`` as ``Annotations/<seq>/<frame>.png`` in a zip (YouTube-VOS format).
+
+    The zip is written to a temporary file and moved into place. Returns ``zip_path``.
+    """
+    results_dir, zip_path = Path(results_dir), Path(zip_path)
+    names = sequences if sequences is not None else sorted(p.name for p in results_dir.iterdir() if p.is_dir())
+    pngs = [png for name in names for png in sorted((results_dir / name).glob("*.png"))]
+    if not pngs:
+        raise FileNotFoundError(f"no <seq>/<frame>.png results under {results_dir}")
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=zip_path.parent, prefix=f".{zip_path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+            for png in pngs:
+                archive.write(png, f"Annotations/{png.parent.name}/{png.name}")
+        os.replace(tmp, zip_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return zip_path
+
+
+def summarize(scores: Sequence[ObjectScore]) -> dict[str, float]:
+    """The seven DAVIS measures averaged over objects (``MEASURES`` order)."""
+    if not scores:
+        raise ValueError("no objects were scored")
+    return _measures(scores)
+
+
+def format_table(scores: Sequence[ObjectScore]) -> str:
+    """A text table: one row per object, then the overall row, with the seven measures."""
+    header = f"{'sequence':<24}" + "".join(f"{m:>10}" for m in MEASURES)
+    rows = [header, "-" * len(header)]
+    for score in scores:
+        rows.append(f"{score.name:<24}" + "".join(f"{v:>10.3f}" for v in _measures([score]).values()))
+    rows.append("-" * len(header))
+    rows.append(f"{'overall':<24}" + "".join(f"{v:>10.3f}" for v in summarize(scores).values()))
+    return "\n".join(rows)
+
+
+def _measures(scores: Sequence[ObjectScore]) -> dict[str, float]:
+    j = {k: float(np.mean([getattr(s.j, k) for s in scores])) for k in ("mean", "recall", "decay")}
+    f = {k: float(np.mean([getattr(s.f, k) for s in scores])) for k in ("mean", "recall", "decay")}
+    values = [(j["mean"] + f["mean"]) / 2, j["mean"], j["recall"], j["decay"], f["mean"], f["recall"], f["decay"]]
+    return dict(zip(MEASURES, values))
