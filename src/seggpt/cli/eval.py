@@ -93,6 +93,12 @@ def _add_semantic(sub: Any) -> None:
     p.add_argument("--ensemble", default="feature", choices=("feature", "spatial", "none"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--predictions", type=Path, metavar="DIR", help="score DIR/<stem>.png (dataset ids), no model")
+    p.add_argument(
+        "--tuned-prompt",
+        type=Path,
+        metavar="FILE",
+        help="with --model: a prompt from `seggpt tune` instead of training images as prompts",
+    )
     _common(p, model_required=False)
     p.set_defaults(run=run_semantic)
 
@@ -190,9 +196,18 @@ def run_semantic(args: argparse.Namespace) -> int:
     settings: dict[str, Any] = {"protocol": "semantic", "images": str(args.images.resolve()), "model": args.model,
                                 "predictions": str(args.predictions), "num_classes": num_classes,
                                 "ignore_index": ignore_index, "num_prompts": args.num_prompts,
-                                "ensemble": args.ensemble, "seed": args.seed}  # fmt: skip
+                                "ensemble": args.ensemble, "seed": args.seed,
+                                "tuned_prompt": str(args.tuned_prompt)}  # fmt: skip
     segmenter = None
-    if args.model is not None:
+    if args.tuned_prompt is not None:
+        if args.model is None:
+            raise ValueError("--tuned-prompt needs --model (the model it was tuned for)")
+        from seggpt.inference.segmenter import Segmenter
+        from seggpt.inference.tuned_prompt import load_tuned_prompt
+
+        segmenter = Segmenter(_load_model(args), seg_type="semantic", device=args.device)
+        segmenter.set_tuned_prompt(load_tuned_prompt(args.tuned_prompt))
+    elif args.model is not None:
         if not (args.train_images and args.train_labels):
             raise ValueError("--model needs --train-images and --train-labels to draw prompts from")
         from seggpt.inference.segmenter import Segmenter
@@ -205,7 +220,7 @@ def run_semantic(args: argparse.Namespace) -> int:
     cache = ResultCache(args.output, settings, resume=args.resume)
     confusion = semantic.evaluate_semantic(
         tqdm(pairs, desc="semantic"), num_classes, ignore_index, cache, segmenter=segmenter,
-        predictions=args.predictions,
+        predictions=args.predictions, dataset_ids=args.tuned_prompt is not None,
     )  # fmt: skip
     ious = semantic.class_ious(confusion, num_classes)
     print(semantic.format_table(ious, names))

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from seggpt.cli import convert, segment, train, video
+from seggpt.cli import convert, segment, train, tune, video
 from seggpt.cli import eval as eval_command
 
 
@@ -14,7 +14,7 @@ class CLIError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
 
 
-SUBCOMMANDS = [convert, segment, video, train, eval_command]
+SUBCOMMANDS = [convert, segment, video, train, tune, eval_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from seggpt import Prediction, Segmenter, load_model
 from seggpt.inference.io import load_rgb
+from seggpt.inference.tuned_prompt import load_tuned_prompt
 from seggpt.inference.writers import write_label_png, write_mask_png, write_overlay, write_rle_json
 
 FORMATS = ("label", "mask", "overlay", "rle")
@@ -46,10 +47,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--prompt",
         nargs=2,
         action="append",
-        required=True,
         metavar=("IMAGE", "MASK"),
         help="an example image and its mask (repeat for several). MASK: binary (0/1, 0/255, white on "
         "black), a label map (uint8/uint16 PNG/TIFF, 0 = background) or an RGB colour target",
+    )
+    p.add_argument(
+        "--tuned-prompt",
+        type=Path,
+        metavar="FILE",
+        help="a prompt learned by `seggpt tune` instead of --prompt examples; outputs are its class ids",
     )
     p.add_argument(
         "--input",
@@ -235,6 +241,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {args.device}: no CUDA GPU is available here; use --device cpu")
+    if (args.prompt is None) == (args.tuned_prompt is None):
+        raise ValueError("give either --prompt IMAGE MASK (one or more) or --tuned-prompt FILE")
     inputs = collect_inputs(args.input)
     model = load_model(args.model, config=args.config, device=args.device)
     segmenter = Segmenter(
@@ -247,7 +255,10 @@ def run(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         batch_size=args.batch_size,
     )
-    segmenter.set_prompts([p[0] for p in args.prompt], [p[1] for p in args.prompt], ignore_value=args.ignore_value)
+    if args.tuned_prompt is not None:
+        segmenter.set_tuned_prompt(load_tuned_prompt(args.tuned_prompt))
+    else:
+        segmenter.set_prompts([p[0] for p in args.prompt], [p[1] for p in args.prompt], ignore_value=args.ignore_value)
     with tqdm(total=len(inputs), unit="image", disable=len(inputs) < 2, file=sys.stderr) as progress:
         counts = segment_all(segmenter, inputs, args.output, formats, args.batch_size, args.skip_existing, progress)
     print(

@@ -79,6 +79,7 @@ def evaluate_semantic(
     *,
     segmenter: Segmenter | None = None,
     predictions: str | Path | None = None,
+    dataset_ids: bool = False,
 ) -> NDArray[np.int64]:
     """Confusion matrix over (image, label) pairs, predicting with ``segmenter`` or reading ``predictions``.
 
@@ -87,6 +88,7 @@ def evaluate_semantic(
         segmenter: a Segmenter with class prompts already set; its label maps are shifted back.
         predictions: instead of a model, a folder of predicted label maps ``<stem>.png`` in dataset ids.
         cache: finished images (keyed by stem) with their confusion matrices.
+        dataset_ids: the segmenter already outputs dataset ids (a tuned prompt), so no shift back.
 
     Returns:
         (C + 1, C + 1) int64 confusion matrix (rows truth, columns prediction; index C = "none").
@@ -102,7 +104,7 @@ def evaluate_semantic(
         target = read_label_png(label_path)
         if segmenter is not None:
             labels = segmenter.segment([load_rgb(image_path)])[0].labels
-            pred = from_prediction_labels(labels, num_classes)
+            pred = labels if dataset_ids else from_prediction_labels(labels, num_classes)
         else:
             pred = read_label_png(Path(predictions) / f"{key}.png")  # type: ignore[arg-type]
         cm = confusion_matrix(pred, target, num_classes + 1, ignore_index)

@@ -75,6 +75,16 @@ def _decode(rgb: NDArray[np.float32], colours: NDArray[np.uint8]) -> tuple[NDArr
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
+def _decode_table(
+    rgb: NDArray[np.float32], colours: NDArray[np.uint8], background: bool
+) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """Row index into `colours` per pixel; without background, row 0 (black) is never chosen."""
+    if background:
+        return _decode(rgb, colours)
+    index, confidence = _decode(rgb, colours[1:])
+    return index + 1, confidence
+
+
 def _nearest_index(size_in: int, size_out: int) -> NDArray[np.int64]:
     """Source index of each output pixel for nearest resizing, as torch's `F.interpolate(mode="nearest")`."""
     return np.minimum(np.floor(np.arange(size_out) * (size_in / size_out)).astype(np.int64), size_in - 1)
@@ -87,6 +97,7 @@ def decode_colour_output(
     colours: NDArray[np.uint8],
     upsample: Upsample = "nearest",
     query_image: NDArray[np.uint8] | None = None,
+    background: bool = True,
 ) -> Prediction:
     """Decode the model's colour output for one query into a Prediction at the query's size.
 
@@ -97,6 +108,8 @@ def decode_colour_output(
         upsample: "nearest" decodes at the model's resolution and resizes labels nearest (the official path,
             equal to resizing the colours nearest first); "bilinear" resizes the colours bilinearly, then decodes.
         query_image: stored for `Prediction.overlay()`.
+        background: decode black as background (label 0); False assigns every pixel a class (tuned prompts
+            of datasets without a background class).
 
     Returns:
         Prediction with labels (H, W) in the user's class ids.
@@ -105,13 +118,13 @@ def decode_colour_output(
     lookup = np.concatenate([np.zeros(1, np.int64), class_ids.astype(np.int64)])
     if upsample == "nearest":
         small = colour.float().permute(1, 2, 0).cpu().numpy()
-        index, confidence = _decode(small, colours)
+        index, confidence = _decode_table(small, colours, background)
         rows, cols = _nearest_index(small.shape[0], H), _nearest_index(small.shape[1], W)
         grid = np.ix_(rows, cols)
         return Prediction(lookup[index[grid]], small[grid], confidence[grid], class_ids, colours, query_image)
     if upsample == "bilinear":
         big = F.interpolate(colour.float()[None], size=(H, W), mode="bilinear", align_corners=False)[0]
         rgb = big.permute(1, 2, 0).cpu().numpy()
-        index, confidence = _decode(rgb, colours)
+        index, confidence = _decode_table(rgb, colours, background)
         return Prediction(lookup[index], rgb, confidence, class_ids, colours, query_image)
     raise ValueError(f"upsample must be 'nearest' or 'bilinear', got {upsample!r}")

@@ -16,6 +16,7 @@ from seggpt.inference.canvas import denormalize, normalize, resize_image, resize
 from seggpt.inference.io import load_mask, load_rgb
 from seggpt.inference.prediction import Prediction, Upsample, decode_colour_output
 from seggpt.inference.prompts import MaskType, PromptTargets, encode_prompt_masks
+from seggpt.inference.tuned_prompt import TunedPrompt
 from seggpt.model.seggpt import SegGPT, SegType
 
 Ensemble = Literal["feature", "spatial", "none"]
@@ -125,6 +126,7 @@ class Segmenter:
         self._prompts: PromptTargets | None = None
         self._prompt_images: Tensor | None = None  # (P', 3, h, w) normalized; P' = 1 for the spatial ensemble
         self._prompt_targets: Tensor | None = None
+        self._background = True  # decode black as background; tuned prompts of datasets without one turn it off
 
     @property
     def class_ids(self) -> NDArray[np.int64]:
@@ -183,6 +185,25 @@ class Segmenter:
             target_t = torch.stack([_prepare(t, self.query_size, self.resize, True)[0] for t in prompts.targets])
         self._prompt_images, self._prompt_targets = image_t.to(self.device), target_t.to(self.device)
         self._prompts = prompts
+        self._background = True
+
+    def set_tuned_prompt(self, tuned: TunedPrompt) -> None:
+        """Use a prompt learned by `seggpt tune` (paper section 3.3) instead of example images.
+
+        The output decodes straight to the tuned classes' ids; the type token is the one used in tuning.
+
+        Raises:
+            ValueError: the prompt was tuned for another model (config or weights).
+        """
+        tuned.check_model(self.model)
+        order = np.argsort(tuned.class_ids)
+        class_ids = np.asarray(tuned.class_ids, dtype=np.int64)[order]
+        colours = np.concatenate([np.zeros((1, 3), np.uint8), tuned.colours[order]])
+        self._prompt_images = tuned.prompt_image[None].to(self.device)
+        self._prompt_targets = tuned.prompt_target[None].to(self.device)
+        self._prompts = PromptTargets(targets=[], class_ids=class_ids, colours=colours)
+        self._background = tuned.background
+        self.seg_type = "semantic" if tuned.seg_type == "semantic" else "instance"
 
     @torch.inference_mode()
     def _predict_colours(self, queries: Tensor) -> Tensor:
@@ -239,7 +260,13 @@ class Segmenter:
                 rgb = torch.from_numpy(denormalize(out[:, :h, :w])).permute(2, 0, 1)  # (3, h, w) in [0, 255]
                 predictions.append(
                     decode_colour_output(
-                        rgb, image.shape[:2], prompts.class_ids, prompts.colours, self.upsample, query_image=image
+                        rgb,
+                        image.shape[:2],
+                        prompts.class_ids,
+                        prompts.colours,
+                        self.upsample,
+                        query_image=image,
+                        background=self._background,
                     )
                 )
         return predictions

@@ -1,0 +1,220 @@
+"""Training config: frozen dataclasses in four sections, loaded from YAML with `key=value` overrides.
+
+A YAML file holds any subset of the sections `model`, `data`, `optim`, `run`; `--set data.camvid_root=PATH`
+overrides one key (the value is parsed as YAML: numbers, booleans, null, lists and mappings work). Unknown
+sections or keys, wrong types and out-of-range values are errors that name the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """preset: architecture preset name; init: checkpoint (path or name) to start from, None = random."""
+
+    preset: str = "seggpt-vit-tiny"
+    init: str | None = None
+    grad_checkpointing: bool = False
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """Data roots (None = not used), sampling weights per source family, pair building and evaluation."""
+
+    camvid_root: str | None = None
+    ade20k_root: str | None = None
+    voc_root: str | None = None
+    cityscapes_root: str | None = None
+    coco_json: str | None = None
+    coco_images: str | None = None
+    davis_root: str | None = None
+    davis_resolution: str = "480p"
+    davis_split: str = "train"
+    ytvos_root: str | None = None
+    synthetic: bool = True
+    synthetic_scenes: int = 2000
+    synthetic_warmup_steps: int = 0
+    weights: dict[str, float] = field(default_factory=dict)
+    mixed_prob: float = 0.2
+    mixed_count: int = 2
+    crop_scale: tuple[float, float] = (0.3, 1.0)
+    flip_prob: float = 0.5
+    jitter: float = 0.4
+    block_mask_ratio: float = 0.0
+    eval_source: Literal["camvid-val", "synthetic", "none"] = "synthetic"
+    eval_examples: int = 64
+
+
+@dataclass(frozen=True)
+class OptimSection:
+    """AdamW with a cosine schedule after a linear warmup; layer_decay < 1 enables layer-wise lr decay."""
+
+    lr: float = 1e-4
+    min_lr: float = 0.0
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 100
+    layer_decay: float = 1.0
+    grad_clip: float = 0.0
+
+
+@dataclass(frozen=True)
+class RunSection:
+    """Steps, batch (global, over all processes and accumulation), devices, logging and checkpoints."""
+
+    steps: int = 1000
+    batch_size: int = 8
+    accumulation: int = 1
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["fp32", "bf16"] = "fp32"
+    strategy: Literal["ddp", "fsdp"] = "ddp"
+    num_workers: int = 0
+    output_dir: str = "runs/train"
+    resume: str | None = None
+    log_every: int = 10
+    eval_every: int = 0
+    save_every: int = 0
+    progress: bool = True
+    tensorboard: bool = True
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The whole training configuration."""
+
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    run: RunSection = field(default_factory=RunSection)
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.run.steps >= 1, "run.steps must be at least 1"),
+            (self.run.batch_size >= 1 and self.run.accumulation >= 1, "run.batch_size and run.accumulation must be >= 1"),
+            (self.run.batch_size % self.run.accumulation == 0, "run.batch_size must be a multiple of run.accumulation"),
+            (self.optim.lr > 0 and 0 <= self.optim.min_lr <= self.optim.lr, "need optim.lr > 0 and 0 <= min_lr <= lr"),
+            (0 < self.optim.layer_decay <= 1, "optim.layer_decay must lie in (0, 1]"),
+            (self.optim.warmup_steps >= 0, "optim.warmup_steps must be >= 0"),
+            (0 <= self.data.mixed_prob <= 1 and self.data.mixed_count >= 2, "need 0 <= data.mixed_prob <= 1, mixed_count >= 2"),
+            (0 < self.data.crop_scale[0] <= self.data.crop_scale[1] <= 1, "data.crop_scale must satisfy 0 < lo <= hi <= 1"),
+            (0 <= self.data.block_mask_ratio < 1, "data.block_mask_ratio must lie in [0, 1)"),
+            (all(w >= 0 for w in self.data.weights.values()), "data.weights must be non-negative"),
+            ((self.data.coco_json is None) == (self.data.coco_images is None), "set both data.coco_json and data.coco_images"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"invalid training config: {message}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A YAML-ready nested dict (tuples become lists)."""
+        return yaml.safe_load(yaml.safe_dump(_plain(dataclasses.asdict(self))))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """`value` checked against a field annotation (and converted: lists -> tuples, ints -> floats)."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(value, inner, key)
+    if origin is Literal:
+        if value not in args:
+            raise ValueError(f"config key {key} must be one of {list(args)}, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple) or len(value) != len(args):
+            raise ValueError(f"config key {key} must be a list of {len(args)} values, got {value!r}")
+        return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"config key {key} must be a mapping, got {value!r}")
+        return {str(k): _coerce(v, args[1], f"{key}.{k}") for k, v in value.items()}
+    if annotation is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if annotation is float and isinstance(value, str):  # YAML 1.1 reads 2e-3 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError(f"config key {key} must be float, got {value!r}") from None
+    if annotation is str and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # e.g. a split name like 2017 written without quotes
+    if not isinstance(value, annotation) or (annotation is int and isinstance(value, bool)):
+        raise ValueError(f"config key {key} must be {annotation.__name__}, got {value!r}")
+    return value
+
+
+def _build(cls: Any, data: dict[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    unknown = set(data) - set(hints)
+    if unknown:
+        raise ValueError(f"unknown config key(s) {sorted(f'{prefix}{k}' for k in unknown)}; "
+                         f"known in {prefix.rstrip('.') or 'the top level'}: {sorted(hints)}")
+    kwargs = {}
+    for name, value in data.items():
+        annotation = hints[name]
+        if dataclasses.is_dataclass(annotation):
+            if not isinstance(value, dict):
+                raise ValueError(f"config section {prefix}{name} must be a mapping, got {value!r}")
+            kwargs[name] = _build(annotation, value, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _coerce(value, annotation, f"{prefix}{name}")
+    return cls(**kwargs)
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply one `section.key=value` (value parsed as YAML) to a nested dict in place."""
+    if "=" not in assignment:
+        raise ValueError(f"override {assignment!r} must look like section.key=value")
+    key, raw = assignment.split("=", 1)
+    parts = key.strip().split(".")
+    if len(parts) < 2 or not all(parts):
+        raise ValueError(f"override key {key!r} must be section.key, e.g. data.camvid_root")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"override {assignment!r}: {part} is not a section")
+    try:
+        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as err:
+        raise ValueError(f"override {assignment!r}: cannot parse the value: {err}") from err
+
+
+def config_from_dict(data: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Build a `TrainConfig` from a nested dict plus `section.key=value` overrides."""
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for assignment in overrides:
+        apply_override(data, assignment)
+    return _build(TrainConfig, data, "")
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Read a YAML training config (None = defaults) and apply overrides."""
+    data: Any = {}
+    if path is not None:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except OSError as err:
+            raise FileNotFoundError(f"cannot read training config {path}: {err}") from err
+        except yaml.YAMLError as err:
+            raise ValueError(f"training config {path} is not valid YAML: {err}") from err
+        if not isinstance(data, dict):
+            raise ValueError(f"training config {path} must hold a mapping of sections, got {type(data).__name__}")
+    return config_from_dict(data, overrides)

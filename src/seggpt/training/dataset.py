@@ -1,0 +1,148 @@
+"""The training stream: sources from the config, weighted sampling, and a deterministic example per index.
+
+Example i of a run depends only on (seed, i): the position in the data is the step number, so a resumed or
+sharded run sees exactly the examples a straight single-process run would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from torch.utils.data import Dataset, Sampler
+
+from seggpt.training import sources as S
+from seggpt.training.config import DataSection
+from seggpt.training.pairs import EVAL_OPTIONS, Example, PairLayout, PairOptions, build_example
+from seggpt.training.synthetic import SyntheticScenes, synthetic_sources
+
+
+@dataclass
+class WeightedSource:
+    """A source and its family (the key of `data.weights`) and sampling weight."""
+
+    source: S.PairSource
+    family: str
+    weight: float
+
+
+def build_sources(data: DataSection) -> list[WeightedSource]:
+    """The training sources the config names; family weights (default 1) are split evenly inside a family."""
+    families: list[tuple[str, list[S.PairSource]]] = []
+    if data.camvid_root:
+        families.append(("camvid", [S.camvid(data.camvid_root, "train")]))
+    if data.ade20k_root:
+        families.append(("ade20k", [S.ade20k(data.ade20k_root, "training")]))
+    if data.voc_root:
+        families.append(("voc", [S.pascal_voc(data.voc_root, "train"), S.voc_instances(data.voc_root, "train")]))
+    if data.cityscapes_root:
+        families.append(("cityscapes", [S.cityscapes(data.cityscapes_root, "train")]))
+    if data.coco_json and data.coco_images:
+        families.append(("coco", [S.coco_instances(data.coco_json, data.coco_images)]))
+    if data.davis_root:
+        families.append(("davis", [S.davis(data.davis_root, data.davis_resolution, data.davis_split)]))
+    if data.ytvos_root:
+        families.append(("ytvos", [S.youtube_vos(data.ytvos_root, "train")]))
+    if data.synthetic:
+        families.append(("synthetic", list(synthetic_sources(data.synthetic_scenes, seed=0))))
+    if not families:
+        raise ValueError("no training data: set a data root (e.g. data.camvid_root=PATH) or data.synthetic=true")
+    unknown = set(data.weights) - {name for name, _ in families}
+    if unknown:
+        raise ValueError(f"data.weights names unknown or unused source families {sorted(unknown)}; "
+                         f"used families: {[name for name, _ in families]}")
+    return [WeightedSource(src, name, data.weights.get(name, 1.0) / len(group)) for name, group in families
+            for src in group]
+
+
+class PairDataset(Dataset[Example]):
+    """Map-style dataset over an endless stream: item i is the in-context example (seed, i).
+
+    Args:
+        sources: weighted sources; items below `warmup_items` draw from synthetic sources only (if any).
+        image_size, patch_size: the model's canvas (H, W) and patch side.
+        options: augmentation and masking.
+        mixed_prob, mixed_count: probability of a mixed-context example and how many pairs it stitches.
+    """
+
+    def __init__(self, sources: list[WeightedSource], image_size: tuple[int, int], patch_size: int, *, seed: int = 0,
+                 options: PairOptions = PairOptions(), mixed_prob: float = 0.0, mixed_count: int = 2,
+                 warmup_items: int = 0):
+        self.sources, self.image_size, self.patch_size = sources, image_size, patch_size
+        self.seed, self.options, self.mixed_prob, self.mixed_count = seed, options, mixed_prob, mixed_count
+        self.warmup_items = warmup_items
+        self.all_weights = self._normalized([s.weight for s in sources])
+        synthetic = [s.weight if isinstance(s.source, SyntheticScenes) else 0.0 for s in sources]
+        self.warmup_weights = self._normalized(synthetic) if sum(synthetic) > 0 else self.all_weights
+
+    @staticmethod
+    def _normalized(weights: list[float]) -> np.ndarray:
+        w = np.asarray(weights, dtype=np.float64)
+        if w.sum() <= 0:
+            raise ValueError("all data source weights are zero")
+        return w / w.sum()
+
+    def __len__(self) -> int:
+        return 2**62  # endless; the sampler decides which items a run uses
+
+    def __getitem__(self, index: int) -> Example:
+        rng = np.random.default_rng([self.seed, index])
+        weights = self.warmup_weights if index < self.warmup_items else self.all_weights
+        source = self.sources[int(rng.choice(len(self.sources), p=weights))].source
+        count = self.mixed_count if rng.random() < self.mixed_prob else 1
+        views = [source.pair(int(rng.integers(len(source))), rng) for _ in range(count)]
+        example, _ = build_example(views, source.task, self.image_size, self.patch_size, rng, self.options)
+        return example
+
+
+class StepSampler(Sampler[int]):
+    """Item indexes of one process, step after step from `start_step`: a deterministic shard of each global batch.
+
+    Global batch s holds items [s * B, (s + 1) * B); rank r of R takes the contiguous slice r * B/R ... (r+1) * B/R.
+    """
+
+    def __init__(self, batch_size: int, start_step: int, rank: int = 0, world_size: int = 1, steps: int | None = None):
+        if batch_size % world_size:
+            raise ValueError(f"run.batch_size {batch_size} must be a multiple of the number of processes {world_size}")
+        self.batch_size, self.start_step, self.rank, self.world_size, self.steps = (
+            batch_size, start_step, rank, world_size, steps)
+
+    def __iter__(self) -> Iterator[int]:
+        per_rank = self.batch_size // self.world_size
+        step = self.start_step
+        while self.steps is None or step < self.steps:
+            first = step * self.batch_size + self.rank * per_rank
+            yield from range(first, first + per_rank)
+            step += 1
+
+    def __len__(self) -> int:
+        if self.steps is None:
+            raise TypeError("an endless StepSampler has no length")
+        return max(0, self.steps - self.start_step) * (self.batch_size // self.world_size)
+
+
+def evaluation_pairs(data: DataSection, image_size: tuple[int, int], patch_size: int,
+                     seed: int = 1) -> list[tuple[Example, PairLayout, str]]:
+    """The fixed held-out one-shot pairs named by `data.eval_source`, without augmentation, all shared labels coloured.
+
+    Returns (example, layout, task) triples; [] when evaluation is off.
+    """
+    if data.eval_source == "none":
+        return []
+    if data.eval_source == "camvid-val":
+        if not data.camvid_root:
+            raise ValueError("data.eval_source=camvid-val needs data.camvid_root")
+        held_out: list[S.PairSource] = [S.camvid(data.camvid_root, "val")]
+    else:  # scenes of another seed than the training scenes
+        held_out = list(synthetic_sources(max(data.eval_examples, 8), seed=10_000 + seed, tasks=("shape", "colour",
+                                                                                                "instance")))
+    result = []
+    for i in range(data.eval_examples):
+        source = held_out[i % len(held_out)]
+        rng = np.random.default_rng([seed, i])
+        index = (i // len(held_out)) * max(1, len(source) // max(1, data.eval_examples)) % len(source)
+        pair = source.pair(index, rng)
+        example, layout = build_example([pair], source.task, image_size, patch_size, rng, EVAL_OPTIONS)
+        result.append((example, layout, source.name))
+    return result

@@ -1,0 +1,201 @@
+"""In-context tuning: learn the prompt image and target of a frozen SegGPT on a fixed-class dataset.
+
+The loop is the training loss with every model parameter frozen: each step puts the learnable prompt on top
+of a batch of augmented training images whose label maps are coloured with the classes' fixed colours, and
+minimises the smooth-L1 loss on the query half. The state (prompt, optimiser, step, random state) is saved
+atomically every `save_every` steps, so an interrupted run resumes exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import Tensor
+from tqdm import tqdm
+
+from seggpt.inference.canvas import normalize
+from seggpt.inference.palette import palette
+from seggpt.inference.tuned_prompt import TunedPrompt, model_fingerprint
+from seggpt.model import SegGPT
+from seggpt.training.config import OptimSection
+from seggpt.training.optim import lr_at
+from seggpt.training.pairs import PairOptions, augment
+from seggpt.training.sources import SemanticFolder
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """Schedule and augmentation of in-context tuning.
+
+    Attributes:
+        steps: optimiser steps.
+        batch_size: query images per step.
+        lr: peak AdamW learning rate of the prompt pixels (normalized units); cosine after a linear warmup.
+        min_lr: final learning rate.
+        warmup_steps: linear warmup steps.
+        crop_scale: area range of the random resized crop of query images.
+        flip_prob: horizontal flip probability of query images.
+        precision: "bf16" runs the frozen model under bf16 autocast.
+        seed: seeds the data order and the prompt's initial example.
+        save_every: steps between resumable state files (0 = only at the end).
+    """
+
+    steps: int = 300
+    batch_size: int = 4
+    lr: float = 0.03
+    min_lr: float = 0.0
+    warmup_steps: int = 20
+    crop_scale: tuple[float, float] = (0.5, 1.0)
+    flip_prob: float = 0.5
+    precision: Literal["fp32", "bf16"] = "fp32"
+    seed: int = 0
+    save_every: int = 50
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError("tuning needs steps >= 1 and batch_size >= 1")
+        if not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
+            raise ValueError(f"crop_scale must satisfy 0 < lo <= hi <= 1, got {self.crop_scale}")
+
+
+@dataclass(frozen=True)
+class TuneDataset:
+    """A fixed-class dataset for tuning.
+
+    `source` yields label maps with 0 = background, k >= 1 = class k and -1 = ignore; `class_ids[k - 1]` is
+    class k's label value in the dataset's own files (what predictions are written as).
+    """
+
+    source: SemanticFolder
+    class_ids: list[int]
+    class_names: list[str]
+    background: bool
+
+
+def colour_labels(labels: NDArray[np.int64], colours: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], NDArray]:
+    """(H, W) labels (0 bg, k class, -1 ignore) -> (H, W, 3) target with class k in colours[k], and valid (H, W)."""
+    valid = labels >= 0
+    return colours[np.where(valid, labels, 0)], valid.astype(np.float32)
+
+
+def sample_batch(
+    data: TuneDataset,
+    colours: NDArray[np.uint8],
+    size: tuple[int, int],
+    n: int,
+    rng: np.random.Generator,
+    options: PairOptions,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """n augmented training views: query images, coloured targets (n, 3, h, W) normalized, valid (n, 1, h, W)."""
+    images, targets, valids = [], [], []
+    for _ in range(n):
+        view = augment(data.source.load(int(rng.integers(len(data.source)))), size, rng, options)
+        target, valid = colour_labels(view.labels, colours)
+        images.append(normalize(view.image))
+        targets.append(normalize(target))
+        valids.append(torch.from_numpy(valid)[None])
+    return torch.stack(images), torch.stack(targets), torch.stack(valids)
+
+
+def save_state(path: Path, state: dict) -> None:
+    """torch.save to a temp file in the same folder, then rename (never a half-written state)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def tune_prompt(
+    model: SegGPT,
+    data: TuneDataset,
+    config: TuneConfig,
+    state_path: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> TunedPrompt:
+    """Learn a prompt for `data` with `model` frozen.
+
+    Args:
+        model: the SegGPT to tune for (left unchanged).
+        data: the dataset and its classes.
+        config: schedule and augmentation.
+        state_path: where to keep the resumable state (None: no state file).
+        resume: continue from `state_path` if it exists.
+        progress: show a tqdm bar.
+
+    Returns:
+        The TunedPrompt (prompt tensors (3, h, W), classes, colours, the model's fingerprint).
+    """
+    device = next(model.parameters()).device
+    model.eval().requires_grad_(False)
+    half = model.config.query_size
+    K = len(data.class_ids)
+    colours = palette(K)  # row 0 black, row k the colour of class k
+    rng = np.random.default_rng(config.seed)
+    options = PairOptions(crop_scale=config.crop_scale, flip_prob=config.flip_prob, jitter=0.0)
+    init_image, init_target, _ = sample_batch(data, colours, half, 1, rng, options)  # start from a real example
+    prompt_image = torch.nn.Parameter(init_image[0].to(device))
+    prompt_target = torch.nn.Parameter(init_target[0].to(device))
+    optimizer = torch.optim.AdamW([prompt_image, prompt_target], lr=config.lr, weight_decay=0.0)
+    schedule = OptimSection(lr=config.lr, min_lr=config.min_lr, warmup_steps=config.warmup_steps)
+    start = 0
+    state_file = Path(state_path) if state_path is not None else None
+    if resume and state_file is not None and state_file.is_file():
+        state = torch.load(state_file, map_location=device, weights_only=True)
+        with torch.no_grad():
+            prompt_image.copy_(state["prompt_image"])
+            prompt_target.copy_(state["prompt_target"])
+        optimizer.load_state_dict(state["optimizer"])
+        rng.bit_generator.state = state["rng"]
+        start = int(state["step"])
+    B = config.batch_size
+    rows = model.grid_size[0] // 2
+    mask = torch.ones(B, rows, model.grid_size[1], dtype=torch.bool, device=device)  # the whole query half
+    bar = tqdm(range(start, config.steps), initial=start, total=config.steps, disable=not progress, desc="tune")
+    for step in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, config.steps, schedule)
+        queries, targets, valid = (t.to(device) for t in sample_batch(data, colours, half, B, rng, options))
+        image_canvas = torch.cat([prompt_image.expand(B, -1, -1, -1), queries], dim=2)
+        target_canvas = torch.cat([prompt_target.expand(B, -1, -1, -1), targets], dim=2)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+            pred = model(image_canvas, target_canvas, seg_type="semantic", query_only=True)
+        loss = model.loss(pred.float(), targets, mask, valid)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        done = step + 1
+        if state_file is not None and (done == config.steps or (config.save_every and done % config.save_every == 0)):
+            save_state(
+                state_file,
+                {
+                    "step": done,
+                    "prompt_image": prompt_image.detach(),
+                    "prompt_target": prompt_target.detach(),
+                    "optimizer": optimizer.state_dict(),
+                    "rng": rng.bit_generator.state,
+                },
+            )
+    return TunedPrompt(
+        prompt_image=prompt_image.detach().cpu(),
+        prompt_target=prompt_target.detach().cpu(),
+        class_ids=list(data.class_ids),
+        class_names=list(data.class_names),
+        colours=colours[1:].copy(),
+        background=data.background,
+        seg_type="semantic",
+        model_config=model.config.to_dict(),
+        model_fingerprint=model_fingerprint(model),
+    )
