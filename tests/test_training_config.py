@@ -16,8 +16,17 @@ EXAMPLE = REPO / "configs" / "train_tiny_camvid_davis.yaml"
 def test_yaml_and_overrides(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("model: {preset: seggpt-test}\noptim: {lr: 1}\nrun: {steps: 5, batch_size: 4}\n")
-    config = load_config(path, ["run.steps=7", "data.camvid_root=/x/camvid", "data.crop_scale=[0.5, 1]",
-                                "data.weights={camvid: 2}", "model.init=null", "run.precision=bf16"])
+    config = load_config(
+        path,
+        [
+            "run.steps=7",
+            "data.camvid_root=/x/camvid",
+            "data.crop_scale=[0.5, 1]",
+            "data.weights={camvid: 2}",
+            "model.init=null",
+            "run.precision=bf16",
+        ],
+    )
     assert isinstance(config, TrainConfig)
     assert config.model.preset == "seggpt-test" and config.run.steps == 7 and config.run.batch_size == 4
     assert config.optim.lr == 1.0 and isinstance(config.optim.lr, float)  # int -> float
@@ -55,7 +64,7 @@ def test_bad_keys_and_values_error_clearly(override: str, message: str) -> None:
 
 
 def test_bad_yaml_file(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="missing.yaml"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.yaml"):
         load_config(tmp_path / "missing.yaml")
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(ValueError, match="mapping of sections"):

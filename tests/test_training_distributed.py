@@ -17,11 +17,23 @@ from seggpt.training.trainer import Trainer
 
 
 def run_config(output_dir: Path, strategy: str = "ddp") -> TrainConfig:
-    return config_from_dict({}, [
-        "model.preset=seggpt-test", "run.device=cpu", "run.progress=false", "run.tensorboard=false",
-        f"run.output_dir={output_dir}", "run.batch_size=4", "run.steps=3", "optim.warmup_steps=1",
-        "optim.lr=1e-3", "data.synthetic_scenes=50", "data.eval_source=none", f"run.strategy={strategy}",
-    ])
+    return config_from_dict(
+        {},
+        [
+            "model.preset=seggpt-test",
+            "run.device=cpu",
+            "run.progress=false",
+            "run.tensorboard=false",
+            f"run.output_dir={output_dir}",
+            "run.batch_size=4",
+            "run.steps=3",
+            "optim.warmup_steps=1",
+            "optim.lr=1e-3",
+            "data.synthetic_scenes=50",
+            "data.eval_source=none",
+            f"run.strategy={strategy}",
+        ],
+    )
 
 
 def free_port() -> int:
@@ -41,8 +53,9 @@ def step_gradients(trainer: Trainer) -> dict[str, torch.Tensor]:
 
 
 def worker(rank: int, world_size: int, port: int, output_dir: str, strategy: str) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     torch.set_num_threads(1)
     env = init_distributed("cpu")
     try:

@@ -119,8 +119,14 @@ def test_synthetic_scenes_are_seeded_and_tasks_label_sensibly() -> None:
         prompt, query = source.pair(2, np.random.default_rng(0))
         assert prompt.image.shape == (64, 64, 3) and query.labels.shape == (64, 64)
         assert query.labels.min() >= 0 and query.labels.max() >= 1
-    example, layout = build_example([source.pair(0, np.random.default_rng(0))], "instance", IMAGE_SIZE, PATCH,
-                                    np.random.default_rng(0), EVAL_OPTIONS)
+    _, layout = build_example(
+        [source.pair(0, np.random.default_rng(0))],
+        "instance",
+        IMAGE_SIZE,
+        PATCH,
+        np.random.default_rng(0),
+        EVAL_OPTIONS,
+    )
     assert layout.query_labels.shape == (32, 32) and layout.query_labels.max() == len(layout.keys)
 
 

@@ -17,9 +17,19 @@ from seggpt.training.trainer import Trainer
 
 
 def tiny_config(tmp_path: Path, *overrides: str) -> TrainConfig:
-    base = ["model.preset=seggpt-test", "run.device=cpu", "run.progress=false", "run.tensorboard=false",
-            f"run.output_dir={tmp_path}", "run.batch_size=4", "run.steps=6", "optim.warmup_steps=2",
-            "data.synthetic_scenes=50", "data.eval_source=synthetic", "data.eval_examples=8"]
+    base = [
+        "model.preset=seggpt-test",
+        "run.device=cpu",
+        "run.progress=false",
+        "run.tensorboard=false",
+        f"run.output_dir={tmp_path}",
+        "run.batch_size=4",
+        "run.steps=6",
+        "optim.warmup_steps=2",
+        "data.synthetic_scenes=50",
+        "data.eval_source=synthetic",
+        "data.eval_examples=8",
+    ]
     return config_from_dict({}, [*base, *overrides])
 
 
@@ -28,8 +38,9 @@ def weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def test_training_lowers_the_loss(tmp_path: Path) -> None:
-    config = tiny_config(tmp_path, "run.steps=25", "run.batch_size=8", "optim.lr=2e-3", "optim.warmup_steps=3",
-                         "data.mixed_prob=0")
+    config = tiny_config(
+        tmp_path, "run.steps=25", "run.batch_size=8", "optim.lr=2e-3", "optim.warmup_steps=3", "data.mixed_prob=0"
+    )
     trainer = Trainer(config, DistEnv())
     held_out = collate_examples([trainer.dataset[10**6 + i] for i in range(16)])
 
@@ -75,8 +86,11 @@ def test_accumulation_matches_one_big_batch(tmp_path: Path) -> None:
     results = []
     for accumulation in (1, 2):
         torch.manual_seed(0)
-        trainer = Trainer(tiny_config(tmp_path / str(accumulation), "run.steps=2", f"run.accumulation={accumulation}"),
-                          DistEnv(), model=build_seggpt(get_preset("seggpt-test")))
+        trainer = Trainer(
+            tiny_config(tmp_path / str(accumulation), "run.steps=2", f"run.accumulation={accumulation}"),
+            DistEnv(),
+            model=build_seggpt(get_preset("seggpt-test")),
+        )
         trainer.fit()
         results.append(weights(trainer.base_model))
     for key in results[0]:
@@ -104,8 +118,8 @@ def test_evaluation_is_perfect_for_an_oracle_and_bf16_runs(tmp_path: Path) -> No
     trainer = Trainer(tiny_config(tmp_path, "run.eval_every=1", "run.precision=bf16"), DistEnv())
 
     class Oracle(torch.nn.Module):
-        def forward(self, image_canvas, target_canvas, bool_masked_pos, seg_type):  # type: ignore[no-untyped-def]
-            return target_canvas
+        def forward(self, image_canvas, target_canvas, bool_masked_pos, seg_type, query_only):  # type: ignore[no-untyped-def]
+            return target_canvas[:, :, target_canvas.shape[2] // 2 :]
 
     from seggpt.training.evaluate import evaluate
 

@@ -39,8 +39,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("config", metavar="CONFIG.yaml", nargs="?", help="training config (default: all defaults)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one key, e.g. --set run.steps=200 --set data.camvid_root=PATH (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one key, e.g. --set run.steps=200 --set data.camvid_root=PATH (repeatable)",
+    )
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     parser.set_defaults(run=run)
     return parser
@@ -62,8 +68,10 @@ def run(args: argparse.Namespace) -> int:
         trainer = Trainer(config, env)
         trainer.fit()
         if env.is_main:
-            print(f"trained {config.run.steps} steps; model: {trainer.output_dir / 'model.safetensors'}, "
-                  f"log: {trainer.output_dir / 'log.csv'}, resume state: {trainer.output_dir / 'last.pt'}")
+            print(
+                f"trained {config.run.steps} steps; model: {trainer.output_dir / 'model.safetensors'}, "
+                f"log: {trainer.output_dir / 'log.csv'}, resume state: {trainer.output_dir / 'last.pt'}"
+            )
     finally:
         D.cleanup(env)
     return 0

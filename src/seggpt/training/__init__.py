@@ -1,0 +1,11 @@
+"""Training and fine-tuning with in-context colouring (paper 3.1, 4.2), alone or under torchrun.
+
+`seggpt train CONFIG.yaml --set key=value` is the command; in Python:
+`Trainer(load_config("configs/train_tiny_camvid_davis.yaml", ["data.camvid_root=..."])).fit()`.
+"""
+
+from seggpt.training.config import TrainConfig, load_config
+from seggpt.training.pairs import Example, PairOptions, build_example
+from seggpt.training.trainer import Trainer
+
+__all__ = ["Example", "PairOptions", "TrainConfig", "Trainer", "build_example", "load_config"]

@@ -100,16 +100,28 @@ class TrainConfig:
     def __post_init__(self) -> None:
         checks = [
             (self.run.steps >= 1, "run.steps must be at least 1"),
-            (self.run.batch_size >= 1 and self.run.accumulation >= 1, "run.batch_size and run.accumulation must be >= 1"),
+            (
+                self.run.batch_size >= 1 and self.run.accumulation >= 1,
+                "run.batch_size and run.accumulation must be >= 1",
+            ),
             (self.run.batch_size % self.run.accumulation == 0, "run.batch_size must be a multiple of run.accumulation"),
             (self.optim.lr > 0 and 0 <= self.optim.min_lr <= self.optim.lr, "need optim.lr > 0 and 0 <= min_lr <= lr"),
             (0 < self.optim.layer_decay <= 1, "optim.layer_decay must lie in (0, 1]"),
             (self.optim.warmup_steps >= 0, "optim.warmup_steps must be >= 0"),
-            (0 <= self.data.mixed_prob <= 1 and self.data.mixed_count >= 2, "need 0 <= data.mixed_prob <= 1, mixed_count >= 2"),
-            (0 < self.data.crop_scale[0] <= self.data.crop_scale[1] <= 1, "data.crop_scale must satisfy 0 < lo <= hi <= 1"),
+            (
+                0 <= self.data.mixed_prob <= 1 and self.data.mixed_count >= 2,
+                "need 0 <= data.mixed_prob <= 1, mixed_count >= 2",
+            ),
+            (
+                0 < self.data.crop_scale[0] <= self.data.crop_scale[1] <= 1,
+                "data.crop_scale must satisfy 0 < lo <= hi <= 1",
+            ),
             (0 <= self.data.block_mask_ratio < 1, "data.block_mask_ratio must lie in [0, 1)"),
             (all(w >= 0 for w in self.data.weights.values()), "data.weights must be non-negative"),
-            ((self.data.coco_json is None) == (self.data.coco_images is None), "set both data.coco_json and data.coco_images"),
+            (
+                (self.data.coco_json is None) == (self.data.coco_images is None),
+                "set both data.coco_json and data.coco_images",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -164,8 +176,10 @@ def _build(cls: Any, data: dict[str, Any], prefix: str) -> Any:
     hints = typing.get_type_hints(cls)
     unknown = set(data) - set(hints)
     if unknown:
-        raise ValueError(f"unknown config key(s) {sorted(f'{prefix}{k}' for k in unknown)}; "
-                         f"known in {prefix.rstrip('.') or 'the top level'}: {sorted(hints)}")
+        raise ValueError(
+            f"unknown config key(s) {sorted(f'{prefix}{k}' for k in unknown)}; "
+            f"known in {prefix.rstrip('.') or 'the top level'}: {sorted(hints)}"
+        )
     kwargs = {}
     for name, value in data.items():
         annotation = hints[name]

@@ -17,6 +17,8 @@ from seggpt.training.config import DataSection
 from seggpt.training.pairs import EVAL_OPTIONS, Example, PairLayout, PairOptions, build_example
 from seggpt.training.synthetic import SyntheticScenes, synthetic_sources
 
+FAMILIES = ("camvid", "ade20k", "voc", "cityscapes", "coco", "davis", "ytvos", "synthetic")
+
 
 @dataclass
 class WeightedSource:
@@ -48,12 +50,12 @@ def build_sources(data: DataSection) -> list[WeightedSource]:
         families.append(("synthetic", list(synthetic_sources(data.synthetic_scenes, seed=0))))
     if not families:
         raise ValueError("no training data: set a data root (e.g. data.camvid_root=PATH) or data.synthetic=true")
-    unknown = set(data.weights) - {name for name, _ in families}
+    unknown = set(data.weights) - set(FAMILIES)  # weights of known but unused families are fine
     if unknown:
-        raise ValueError(f"data.weights names unknown or unused source families {sorted(unknown)}; "
-                         f"used families: {[name for name, _ in families]}")
-    return [WeightedSource(src, name, data.weights.get(name, 1.0) / len(group)) for name, group in families
-            for src in group]
+        raise ValueError(f"data.weights names unknown source families {sorted(unknown)}; known: {list(FAMILIES)}")
+    return [
+        WeightedSource(src, name, data.weights.get(name, 1.0) / len(group)) for name, group in families for src in group
+    ]
 
 
 class PairDataset(Dataset[Example]):
@@ -66,11 +68,25 @@ class PairDataset(Dataset[Example]):
         mixed_prob, mixed_count: probability of a mixed-context example and how many pairs it stitches.
     """
 
-    def __init__(self, sources: list[WeightedSource], image_size: tuple[int, int], patch_size: int, *, seed: int = 0,
-                 options: PairOptions = PairOptions(), mixed_prob: float = 0.0, mixed_count: int = 2,
-                 warmup_items: int = 0):
+    def __init__(
+        self,
+        sources: list[WeightedSource],
+        image_size: tuple[int, int],
+        patch_size: int,
+        *,
+        seed: int = 0,
+        options: PairOptions | None = None,
+        mixed_prob: float = 0.0,
+        mixed_count: int = 2,
+        warmup_items: int = 0,
+    ):
         self.sources, self.image_size, self.patch_size = sources, image_size, patch_size
-        self.seed, self.options, self.mixed_prob, self.mixed_count = seed, options, mixed_prob, mixed_count
+        self.seed, self.options, self.mixed_prob, self.mixed_count = (
+            seed,
+            options or PairOptions(),
+            mixed_prob,
+            mixed_count,
+        )
         self.warmup_items = warmup_items
         self.all_weights = self._normalized([s.weight for s in sources])
         synthetic = [s.weight if isinstance(s.source, SyntheticScenes) else 0.0 for s in sources]
@@ -106,7 +122,12 @@ class StepSampler(Sampler[int]):
         if batch_size % world_size:
             raise ValueError(f"run.batch_size {batch_size} must be a multiple of the number of processes {world_size}")
         self.batch_size, self.start_step, self.rank, self.world_size, self.steps = (
-            batch_size, start_step, rank, world_size, steps)
+            batch_size,
+            start_step,
+            rank,
+            world_size,
+            steps,
+        )
 
     def __iter__(self) -> Iterator[int]:
         per_rank = self.batch_size // self.world_size
@@ -122,8 +143,9 @@ class StepSampler(Sampler[int]):
         return max(0, self.steps - self.start_step) * (self.batch_size // self.world_size)
 
 
-def evaluation_pairs(data: DataSection, image_size: tuple[int, int], patch_size: int,
-                     seed: int = 1) -> list[tuple[Example, PairLayout, str]]:
+def evaluation_pairs(
+    data: DataSection, image_size: tuple[int, int], patch_size: int, seed: int = 1
+) -> list[tuple[Example, PairLayout, str]]:
     """The fixed held-out one-shot pairs named by `data.eval_source`, without augmentation, all shared labels coloured.
 
     Returns (example, layout, task) triples; [] when evaluation is off.
@@ -135,8 +157,9 @@ def evaluation_pairs(data: DataSection, image_size: tuple[int, int], patch_size:
             raise ValueError("data.eval_source=camvid-val needs data.camvid_root")
         held_out: list[S.PairSource] = [S.camvid(data.camvid_root, "val")]
     else:  # scenes of another seed than the training scenes
-        held_out = list(synthetic_sources(max(data.eval_examples, 8), seed=10_000 + seed, tasks=("shape", "colour",
-                                                                                                "instance")))
+        held_out = list(
+            synthetic_sources(max(data.eval_examples, 8), seed=10_000 + seed, tasks=("shape", "colour", "instance"))
+        )
     result = []
     for i in range(data.eval_examples):
         source = held_out[i % len(held_out)]

@@ -21,6 +21,8 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
+CPU = torch.device("cpu")
+
 
 @dataclass(frozen=True)
 class DistEnv:
@@ -29,7 +31,7 @@ class DistEnv:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
-    device: torch.device = torch.device("cpu")
+    device: torch.device = CPU
     initialized: bool = False
 
     @property
@@ -39,7 +41,7 @@ class DistEnv:
 
 
 def pick_device(requested: str, local_rank: int = 0) -> torch.device:
-    """"auto" -> this process's GPU if any, else CPU; "cuda" without a GPU is an error."""
+    """ "auto" -> this process's GPU if any, else CPU; "cuda" without a GPU is an error."""
     if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
@@ -113,20 +115,22 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
-def _full_options(**kwargs: bool) -> StateDictOptions:
-    return StateDictOptions(full_state_dict=True, **kwargs)
+def _full_options(cpu_offload: bool = False, strict: bool = True) -> StateDictOptions:
+    return StateDictOptions(full_state_dict=True, cpu_offload=cpu_offload, strict=strict)
 
 
 def full_state_dict(model: nn.Module) -> dict[str, Tensor]:
-    """The complete model state dict on CPU, the same keys for a plain, DDP or FSDP model (collective under FSDP;
-    with FSDP only rank 0 receives the tensors)."""
+    """The complete model state dict on CPU, the same keys for a plain, DDP or FSDP model.
+
+    Collective in a distributed run (call it on every rank), where only rank 0 receives the tensors ({} elsewhere).
+    """
     state = get_model_state_dict(unwrap(model), options=_full_options(cpu_offload=True))
-    return {k: v.detach().cpu() for k, v in state.items()}
+    return {k: v.detach().cpu() for k, v in state.items() if isinstance(v, Tensor)}
 
 
 def load_full_state_dict(model: nn.Module, state: dict[str, Tensor]) -> None:
     """Load a complete model state dict (every rank passes it) into a plain, DDP or FSDP model, strictly."""
-    set_model_state_dict(unwrap(model), state, options=_full_options(strict=True))
+    set_model_state_dict(unwrap(model), dict(state), options=_full_options())  # type: ignore[arg-type]
 
 
 def optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:

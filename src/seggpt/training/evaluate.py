@@ -30,8 +30,9 @@ class EvalResult:
     num_pairs: int
 
 
-def accumulate_iou(pred: np.ndarray, truth: np.ndarray, layout: PairLayout, prefix: tuple,
-                   totals: defaultdict[tuple, np.ndarray]) -> None:
+def accumulate_iou(
+    pred: np.ndarray, truth: np.ndarray, layout: PairLayout, prefix: tuple, totals: defaultdict[tuple, np.ndarray]
+) -> None:
     """Add intersection and union per coloured key of one pair into `totals[prefix + (key,)]`."""
     keep = truth >= 0
     for i, key in enumerate(layout.keys, start=1):
@@ -40,12 +41,17 @@ def accumulate_iou(pred: np.ndarray, truth: np.ndarray, layout: PairLayout, pref
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, pairs: list[tuple[Example, PairLayout, str]], device: torch.device,
-             batch_size: int = 8, autocast_dtype: torch.dtype | None = None) -> EvalResult:
+def evaluate(
+    model: nn.Module,
+    pairs: list[tuple[Example, PairLayout, str]],
+    device: torch.device,
+    batch_size: int = 8,
+    autocast_dtype: torch.dtype | None = None,
+) -> EvalResult:
     """One-shot mIoU of `model` on fixed pairs from `evaluation_pairs`.
 
     Args:
-        model: a SegGPT (or a wrapper whose forward takes the same arguments).
+        model: a SegGPT (or a module with its forward signature, returning the query half with query_only).
         pairs: (example, layout, source name) triples.
         autocast_dtype: e.g. torch.bfloat16 to evaluate under autocast; None = full precision.
     """
@@ -55,14 +61,21 @@ def evaluate(model: nn.Module, pairs: list[tuple[Example, PairLayout, str]], dev
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
         batch = collate_examples([example for example, _, _ in chunk])
-        autocast = (torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None
-                    else contextlib.nullcontext())
+        autocast = (
+            torch.autocast(device.type, dtype=autocast_dtype)
+            if autocast_dtype is not None
+            else contextlib.nullcontext()
+        )
         with autocast:
-            pred = model(batch.image_canvas.to(device), batch.target_canvas.to(device),
-                         batch.bool_masked_pos.to(device), batch.seg_type.to(device))
-        half = pred.shape[2] // 2
+            pred = model(  # (B, 3, H/2, W): the query half only
+                batch.image_canvas.to(device),
+                batch.target_canvas.to(device),
+                batch.bool_masked_pos.to(device),
+                batch.seg_type.to(device),
+                query_only=True,
+            )
         for j, (example, layout, name) in enumerate(chunk):
-            rgb = denormalize(pred[j, :, half:].float())
+            rgb = denormalize(pred[j].float())
             labels, _ = colours_to_labels(rgb, layout.colours)
             semantic = int(example.seg_type) == 0
             prefix = (name,) if semantic else (name, start + j)

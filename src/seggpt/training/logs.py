@@ -45,8 +45,15 @@ class RunLogger:
         if not self.enabled:
             return
         with self.path.open("a", newline="") as f:
-            csv.writer(f).writerow([step, f"{lr:.6g}", f"{loss:.6g}", "" if math.isnan(eval_miou) else
-                                    f"{eval_miou:.3f}", f"{seconds:.1f}"])
+            csv.writer(f).writerow(
+                [
+                    step,
+                    f"{lr:.6g}",
+                    f"{loss:.6g}",
+                    "" if math.isnan(eval_miou) else f"{eval_miou:.3f}",
+                    f"{seconds:.1f}",
+                ]
+            )
         if self.writer is not None:
             self.writer.add_scalar("train/loss", loss, step)
             self.writer.add_scalar("train/lr", lr, step)

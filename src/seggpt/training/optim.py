@@ -9,8 +9,16 @@ from torch import nn
 
 from seggpt.training.config import OptimSection
 
-NO_DECAY_NAMES = ("mask_token", "segment_token_x", "segment_token_y", "type_token_cls", "type_token_ins", "pos_embed",
-                  "rel_pos_h", "rel_pos_w")
+NO_DECAY_NAMES = (
+    "mask_token",
+    "segment_token_x",
+    "segment_token_y",
+    "type_token_cls",
+    "type_token_ins",
+    "pos_embed",
+    "rel_pos_h",
+    "rel_pos_w",
+)
 
 
 def layer_id(name: str, depth: int) -> int:
@@ -32,17 +40,21 @@ def param_groups(model: nn.Module, weight_decay: float, layer_decay: float = 1.0
             continue
         decay = param.ndim > 1 and name.split(".")[-1] not in NO_DECAY_NAMES
         lid = layer_id(name, depth)
-        group = groups.setdefault((lid, decay), {
-            "params": [], "weight_decay": weight_decay if decay else 0.0, "lr_scale": layer_decay ** (depth + 1 - lid),
-        })
+        group = groups.setdefault(
+            (lid, decay),
+            {
+                "params": [],
+                "weight_decay": weight_decay if decay else 0.0,
+                "lr_scale": layer_decay ** (depth + 1 - lid),
+            },
+        )
         group["params"].append(param)
     return [groups[k] for k in sorted(groups)]
 
 
 def build_optimizer(model: nn.Module, optim: OptimSection) -> torch.optim.AdamW:
     """AdamW over `param_groups(model)` at the base learning rate (the schedule sets it every step)."""
-    return torch.optim.AdamW(param_groups(model, optim.weight_decay, optim.layer_decay), lr=optim.lr,
-                             betas=optim.betas)
+    return torch.optim.AdamW(param_groups(model, optim.weight_decay, optim.layer_decay), lr=optim.lr, betas=optim.betas)
 
 
 def lr_at(step: int, total_steps: int, optim: OptimSection) -> float:

@@ -87,22 +87,27 @@ def resize_labels(labels: NDArray[np.int64], size: tuple[int, int]) -> NDArray[n
     if labels.shape == tuple(size):
         return labels
     img = Image.fromarray(labels.astype(np.int32), mode="I")
-    return np.asarray(img.resize((size[1], size[0]), Image.NEAREST)).astype(np.int64)
+    return np.asarray(img.resize((size[1], size[0]), Image.Resampling.NEAREST)).astype(np.int64)
 
 
-def resized_crop(sample: Sample, size: tuple[int, int], rng: np.random.Generator,
-                 scale: tuple[float, float], ratio: tuple[float, float]) -> Sample:
+def resized_crop(
+    sample: Sample,
+    size: tuple[int, int],
+    rng: np.random.Generator,
+    scale: tuple[float, float],
+    ratio: tuple[float, float],
+) -> Sample:
     """Random resized crop of image (bicubic) and labels (nearest) to `size` (h, w)."""
     H, W = sample.labels.shape
     target_aspect = size[1] / size[0]
     area = H * W * rng.uniform(*scale)
     aspect = target_aspect * np.exp(rng.uniform(np.log(ratio[0]), np.log(ratio[1])))
-    ch = int(round(min(H, np.sqrt(area / aspect))))
-    cw = int(round(min(W, np.sqrt(area * aspect))))
+    ch = round(float(min(H, np.sqrt(area / aspect))))
+    cw = round(float(min(W, np.sqrt(area * aspect))))
     top, left = int(rng.integers(H - ch + 1)), int(rng.integers(W - cw + 1))
     image = sample.image[top : top + ch, left : left + cw]
     labels = sample.labels[top : top + ch, left : left + cw]
-    resized = np.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.BICUBIC))
+    resized = np.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.Resampling.BICUBIC))
     return Sample(resized, resize_labels(labels, size))
 
 
@@ -125,8 +130,10 @@ def colour_jitter(image: NDArray[np.uint8], rng: np.random.Generator, strength: 
 def augment(sample: Sample, size: tuple[int, int], rng: np.random.Generator, options: PairOptions) -> Sample:
     """One augmented view at `size` (h, w): resized crop (crop_scale (1, 1): none), flip, colour jitter on the image."""
     if options.crop_scale == (1.0, 1.0):  # the whole image, stretched
-        view = Sample(np.asarray(Image.fromarray(sample.image).resize((size[1], size[0]), Image.BICUBIC)),
-                      resize_labels(sample.labels, size))
+        view = Sample(
+            np.asarray(Image.fromarray(sample.image).resize((size[1], size[0]), Image.Resampling.BICUBIC)),
+            resize_labels(sample.labels, size),
+        )
     else:
         view = resized_crop(sample, size, rng, options.crop_scale, options.crop_ratio)
     if rng.random() < options.flip_prob:
@@ -136,8 +143,9 @@ def augment(sample: Sample, size: tuple[int, int], rng: np.random.Generator, opt
     return view
 
 
-def choose_keys(prompt: NDArray[np.int64], query: NDArray[np.int64], rng: np.random.Generator,
-                colour_all: bool = False) -> list[int]:
+def choose_keys(
+    prompt: NDArray[np.int64], query: NDArray[np.int64], rng: np.random.Generator, colour_all: bool = False
+) -> list[int]:
     """A random non-empty subset (random size) of the labels >= 1 both maps share; [] when they share none."""
     shared = sorted((set(np.unique(prompt).tolist()) & set(np.unique(query).tolist())) - {0, -1})
     if not shared or colour_all:
@@ -146,11 +154,11 @@ def choose_keys(prompt: NDArray[np.int64], query: NDArray[np.int64], rng: np.ran
     return sorted(int(k) for k in rng.choice(shared, size=count, replace=False))
 
 
-def colour_target(labels: NDArray[np.int64], keys: list[int], colours: NDArray[np.uint8]) -> tuple[
-    NDArray[np.uint8], NDArray[np.float32]
-]:
+def colour_target(
+    labels: NDArray[np.int64], keys: list[int], colours: NDArray[np.uint8]
+) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
     """(H, W) labels -> (H, W, 3) uint8 target (key i -> colours[i], else black) and (H, W) valid (0 on -1)."""
-    target = np.zeros(labels.shape + (3,), dtype=np.uint8)
+    target = np.zeros((*labels.shape, 3), dtype=np.uint8)
     for key, colour in zip(keys, colours):
         target[labels == key] = colour
     return target, (labels != -1).astype(np.float32)
@@ -161,7 +169,7 @@ def block_mask(grid: tuple[int, int], ratio: float, rng: np.random.Generator) ->
     h, w = grid
     mask = np.zeros(grid, dtype=bool)
     mask[h // 2 :] = True
-    goal = int(round(ratio * (h // 2) * w))
+    goal = round(ratio * (h // 2) * w)
     for _ in range(100):
         if mask[: h // 2].sum() >= goal:
             break
@@ -185,8 +193,14 @@ class PairLayout:
     query_labels: NDArray[np.int64]
 
 
-def build_example(views: list[tuple[Sample, Sample]], task: Task, image_size: tuple[int, int], patch_size: int,
-                  rng: np.random.Generator, options: PairOptions) -> tuple[Example, PairLayout]:
+def build_example(
+    views: list[tuple[Sample, Sample]],
+    task: Task,
+    image_size: tuple[int, int],
+    patch_size: int,
+    rng: np.random.Generator,
+    options: PairOptions,
+) -> tuple[Example, PairLayout]:
     """Canvases of one in-context example from one pair (or several, stitched: mixed context).
 
     Args:
@@ -196,7 +210,9 @@ def build_example(views: list[tuple[Sample, Sample]], task: Task, image_size: tu
     """
     half = (image_size[0] // 2, image_size[1])
     n = len(views)
-    prompts, queries, keys = [], [], []
+    prompts: list[Sample] = []
+    queries: list[Sample] = []
+    keys: list[int] = []
     for j, (prompt, query) in enumerate(views):
         p, q = augment(prompt, half, rng, options), augment(query, half, rng, options)
         chosen = choose_keys(p.labels, q.labels, rng, options.colour_all)
@@ -215,7 +231,9 @@ def build_example(views: list[tuple[Sample, Sample]], task: Task, image_size: tu
         if n > 1:
             stitched = resized_crop(stitched, half, rng, (1.0 / n, 1.0), options.crop_ratio)
         halves.append(stitched)
-    (prompt_target, prompt_valid), (query_target, query_valid) = (colour_target(s.labels, keys, colours) for s in halves)
+    (prompt_target, prompt_valid), (query_target, query_valid) = (
+        colour_target(s.labels, keys, colours) for s in halves
+    )
     grid = (image_size[0] // patch_size, image_size[1] // patch_size)
     example = Example(
         image_canvas=torch.cat([normalize(np.array(halves[0].image)), normalize(np.array(halves[1].image))], dim=1),

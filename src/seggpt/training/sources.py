@@ -51,9 +51,8 @@ def read_rgb(path: Path) -> NDArray[np.uint8]:
 def read_index_map(path: Path) -> NDArray[np.int64]:
     """(H, W) int64 raw values of a label PNG (palette indexes for mode P, grey levels for mode L)."""
     with Image.open(path) as img:
-        if img.mode not in ("P", "L", "I", "I;16"):
-            img = img.convert("L")
-        return np.asarray(img).astype(np.int64)
+        values = img if img.mode in ("P", "L", "I", "I;16") else img.convert("L")
+        return np.asarray(values).astype(np.int64)
 
 
 def remap_labels(raw: NDArray[np.int64], offset: int, ignore_values: tuple[int, ...]) -> NDArray[np.int64]:
@@ -64,7 +63,9 @@ def remap_labels(raw: NDArray[np.int64], offset: int, ignore_values: tuple[int, 
     return labels
 
 
-def paired_files(image_dir: Path, mask_dir: Path, mask_name: Callable[[Path], str] | None = None) -> list[tuple[Path, Path]]:
+def paired_files(
+    image_dir: Path, mask_dir: Path, mask_name: Callable[[Path], str] | None = None
+) -> list[tuple[Path, Path]]:
     """(image, mask) paths matched by file stem (or by `mask_name(image_path)`); a missing folder is an error."""
     for folder, what in ((image_dir, "image"), (mask_dir, "mask")):
         if not folder.is_dir():
@@ -93,8 +94,15 @@ class SemanticFolder:
 
     task: Task = "semantic"
 
-    def __init__(self, files: list[tuple[Path, Path]], *, offset: int = 0, ignore_values: tuple[int, ...] = (),
-                 name: str = "semantic", tries: int = 8):
+    def __init__(
+        self,
+        files: list[tuple[Path, Path]],
+        *,
+        offset: int = 0,
+        ignore_values: tuple[int, ...] = (),
+        name: str = "semantic",
+        tries: int = 8,
+    ):
         self.files, self.offset, self.ignore_values, self.name, self.tries = files, offset, ignore_values, name, tries
 
     def __len__(self) -> int:
@@ -141,7 +149,9 @@ def ade20k(root: str | Path, split: str = "training") -> SemanticFolder:
     return SemanticFolder(files, ignore_values=(0,), name=f"ade20k-{split}")
 
 
-def _voc_files(root: Path, split: str, mask_folder: str) -> list[tuple[Path, Path]]:
+def _voc_files(root: Path, split: str | None, mask_folder: str) -> list[tuple[Path, Path]]:
+    if split is None:  # every annotated image
+        return paired_files(root / "JPEGImages", root / mask_folder)
     list_file = root / "ImageSets" / "Segmentation" / f"{split}.txt"
     if not list_file.is_file():
         raise FileNotFoundError(f"PASCAL VOC split list {list_file} does not exist")
@@ -149,8 +159,11 @@ def _voc_files(root: Path, split: str, mask_folder: str) -> list[tuple[Path, Pat
     return [(root / "JPEGImages" / f"{n}.jpg", root / mask_folder / f"{n}.png") for n in names]
 
 
-def pascal_voc(root: str | Path, split: str = "train") -> SemanticFolder:
-    """PASCAL VOC (VOCdevkit/VOC2012 layout): JPEGImages + SegmentationClass; 0 background, 255 ignore."""
+def pascal_voc(root: str | Path, split: str | None = "train") -> SemanticFolder:
+    """PASCAL VOC (VOCdevkit/VOC2012 layout): JPEGImages + SegmentationClass; 0 background, 255 ignore.
+
+    `split` names ImageSets/Segmentation/<split>.txt; None takes every annotated image.
+    """
     return SemanticFolder(_voc_files(Path(root), split, "SegmentationClass"), ignore_values=(255,), name=f"voc-{split}")
 
 
@@ -182,8 +195,8 @@ class InstanceImages:
         return sample, sample
 
 
-def voc_instances(root: str | Path, split: str = "train") -> InstanceImages:
-    """PASCAL VOC SegmentationObject: object ids 1..N, 255 = ignore."""
+def voc_instances(root: str | Path, split: str | None = "train") -> InstanceImages:
+    """PASCAL VOC SegmentationObject: object ids 1..N, 255 = ignore (`split` as in `pascal_voc`)."""
 
     def loader(image: Path, mask: Path) -> Callable[[], Sample]:
         return lambda: Sample(read_rgb(image), remap_labels(read_index_map(mask), 0, (255,)))
@@ -271,8 +284,11 @@ def davis(root: str | Path, resolution: str = "480p", sequences: str | list[str]
     elif sequences == "all":
         names = sorted(p.name for p in frame_root.iterdir() if p.is_dir())
     else:
-        candidates = [root / "ImageSets" / f"{sequences}_{resolution}.txt", root / "ImageSets" / f"{sequences}.txt",
-                      *sorted((root / "ImageSets").glob(f"*/{sequences}.txt"))]
+        candidates = [
+            root / "ImageSets" / f"{sequences}_{resolution}.txt",
+            root / "ImageSets" / f"{sequences}.txt",
+            *sorted((root / "ImageSets").glob(f"*/{sequences}.txt")),
+        ]
         found = [c for c in candidates if c.is_file()]
         if not found:
             raise FileNotFoundError(f"no DAVIS split list for {sequences!r} among {[str(c) for c in candidates]}")
@@ -288,4 +304,3 @@ def youtube_vos(root: str | Path, split: str = "train") -> VideoObjects:
         raise FileNotFoundError(f"YouTube-VOS frames folder {frame_root} does not exist")
     names = sorted(p.name for p in frame_root.iterdir() if p.is_dir())
     return VideoObjects(_video_sequences(frame_root, base / "Annotations", names), name=f"ytvos-{split}")
-

@@ -44,8 +44,15 @@ def save_state(state: TrainState, path: str | Path) -> Path:
     """Write `state` to `path` atomically (a temporary file in the same folder, then `os.replace`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"model": state.model, "optimizer": state.optimizer, "step": state.step, "torch_rng": state.torch_rng,
-               "cuda_rng": state.cuda_rng, "config": state.config, "format": "seggpt-train-state-1"}
+    payload = {
+        "model": state.model,
+        "optimizer": state.optimizer,
+        "step": state.step,
+        "torch_rng": state.torch_rng,
+        "cuda_rng": state.cuda_rng,
+        "config": state.config,
+        "format": "seggpt-train-state-1",
+    }
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -68,5 +75,11 @@ def load_state(path: str | Path) -> TrainState:
         raise ValueError(f"cannot read training state {path}: {err}") from err
     if not isinstance(payload, dict) or payload.get("format") != "seggpt-train-state-1":
         raise ValueError(f"{path} is not a seggpt training state (written by `seggpt train`)")
-    return TrainState(payload["model"], payload["optimizer"], int(payload["step"]), payload["torch_rng"],
-                      list(payload["cuda_rng"]), payload["config"])
+    return TrainState(
+        payload["model"],
+        payload["optimizer"],
+        int(payload["step"]),
+        payload["torch_rng"],
+        list(payload["cuda_rng"]),
+        payload["config"],
+    )

@@ -115,8 +115,14 @@ class SyntheticScenes:
         seed: scene seed; two sources with the same seed render the same scenes.
     """
 
-    def __init__(self, kind: SyntheticTask, num_scenes: int = 1000, size: tuple[int, int] = (64, 64), seed: int = 0,
-                 tries: int = 8):
+    def __init__(
+        self,
+        kind: SyntheticTask,
+        num_scenes: int = 1000,
+        size: tuple[int, int] = (64, 64),
+        seed: int = 0,
+        tries: int = 8,
+    ):
         if kind not in SYNTHETIC_TASKS:
             raise ValueError(f"unknown synthetic task {kind!r}; expected one of {SYNTHETIC_TASKS}")
         if num_scenes < 1:
@@ -144,7 +150,11 @@ class SyntheticScenes:
         return query, query
 
 
-def synthetic_sources(num_scenes: int = 1000, size: tuple[int, int] = (64, 64), seed: int = 0,
-                      tasks: tuple[SyntheticTask, ...] = SYNTHETIC_TASKS) -> list[SyntheticScenes]:
+def synthetic_sources(
+    num_scenes: int = 1000,
+    size: tuple[int, int] = (64, 64),
+    seed: int = 0,
+    tasks: tuple[SyntheticTask, ...] = SYNTHETIC_TASKS,
+) -> list[SyntheticScenes]:
     """One `SyntheticScenes` per task, all over the same scenes."""
     return [SyntheticScenes(kind, num_scenes, size, seed) for kind in tasks]

@@ -32,10 +32,7 @@ def build_model(config: TrainConfig) -> SegGPT:
     """The preset's model, randomly initialised (seeded by run.seed) or loaded from `model.init`."""
     preset = get_preset(config.model.preset)
     torch.manual_seed(config.run.seed)
-    if config.model.init:
-        model = load_model(config.model.init, image_size=preset.image_size)
-    else:
-        model = build_seggpt(preset)
+    model = load_model(config.model.init, image_size=preset.image_size) if config.model.init else build_seggpt(preset)
     model.grad_checkpointing = config.model.grad_checkpointing
     return model.train()
 
@@ -62,8 +59,10 @@ class Trainer:
         run = config.run
         self.per_rank = run.batch_size // self.env.world_size
         if run.batch_size % (self.env.world_size * run.accumulation):
-            raise ValueError(f"run.batch_size {run.batch_size} must be a multiple of processes x accumulation = "
-                             f"{self.env.world_size} x {run.accumulation}")
+            raise ValueError(
+                f"run.batch_size {run.batch_size} must be a multiple of processes x accumulation = "
+                f"{self.env.world_size} x {run.accumulation}"
+            )
         self.output_dir = Path(run.output_dir)
         self.base_model = (model or build_model(config)).to(self.env.device)
         self.model = D.wrap_model(self.base_model, self.env, run.strategy)
@@ -71,14 +70,23 @@ class Trainer:
         self.patch_size = self.base_model.patch_size
         data = config.data
         self.dataset = PairDataset(
-            build_sources(data), self.base_model.config.image_size, self.patch_size, seed=run.seed,
-            options=PairOptions(crop_scale=data.crop_scale, flip_prob=data.flip_prob, jitter=data.jitter,
-                                block_mask_ratio=data.block_mask_ratio),
-            mixed_prob=data.mixed_prob, mixed_count=data.mixed_count,
+            build_sources(data),
+            self.base_model.config.image_size,
+            self.patch_size,
+            seed=run.seed,
+            options=PairOptions(
+                crop_scale=data.crop_scale,
+                flip_prob=data.flip_prob,
+                jitter=data.jitter,
+                block_mask_ratio=data.block_mask_ratio,
+            ),
+            mixed_prob=data.mixed_prob,
+            mixed_count=data.mixed_count,
             warmup_items=data.synthetic_warmup_steps * run.batch_size,
         )
-        self.eval_pairs = evaluation_pairs(data, self.base_model.config.image_size, self.patch_size) if (
-            run.eval_every > 0) else []
+        self.eval_pairs = (
+            evaluation_pairs(data, self.base_model.config.image_size, self.patch_size) if (run.eval_every > 0) else []
+        )
         self.autocast_dtype = torch.bfloat16 if run.precision == "bf16" else None
         self.step = 0
 
@@ -92,16 +100,23 @@ class Trainer:
         """This process's micro-batches from the current step on (per step: `run.accumulation` of them)."""
         run = self.config.run
         sampler = StepSampler(run.batch_size, self.step, self.env.rank, self.env.world_size, run.steps)
-        loader = DataLoader(self.dataset, batch_size=self.per_rank // run.accumulation, sampler=sampler,
-                            collate_fn=collate_examples, num_workers=run.num_workers,
-                            persistent_workers=run.num_workers > 0,
-                            generator=torch.Generator())  # the loader's seed draw must not move the global RNG
+        loader = DataLoader(
+            self.dataset,
+            batch_size=self.per_rank // run.accumulation,
+            sampler=sampler,
+            collate_fn=collate_examples,
+            num_workers=run.num_workers,
+            persistent_workers=run.num_workers > 0,
+            generator=torch.Generator(),
+        )  # the loader's seed draw must not move the global RNG
         return iter(loader)
 
     def train_step(self, micro: list[Example]) -> float:
         """One optimizer step over this process's share of the global batch; returns the global mean loss."""
         device = self.env.device
-        count = D.all_reduce_sum(sum(pixel_count(b, self.patch_size) for b in micro).to(device), self.env)
+        count = D.all_reduce_sum(
+            torch.stack([pixel_count(b, self.patch_size) for b in micro]).sum().to(device), self.env
+        )
         set_lr(self.optimizer, lr_at(self.step, self.config.run.steps, self.config.optim))
         total = torch.zeros((), device=device)
         for i, batch in enumerate(micro):
@@ -111,7 +126,9 @@ class Trainer:
                 target = batch.target_canvas.to(device)
                 pred = self.model(batch.image_canvas.to(device), target, mask, batch.seg_type.to(device))
             valid = batch.valid.to(device)
-            local = self.base_model.loss(pred.float(), target, mask, valid) * pixel_count(batch, self.patch_size).to(device)
+            local = self.base_model.loss(pred.float(), target, mask, valid) * pixel_count(batch, self.patch_size).to(
+                device
+            )
             loss = local / count.clamp_min(1) * self.env.world_size  # DDP averages over processes: undo it
             loss.backward()
             total += local.detach()
@@ -125,8 +142,14 @@ class Trainer:
     def state(self) -> TrainState:
         """The exact-resume state of this moment (collective under FSDP: call on every rank)."""
         torch_rng, cuda_rng = capture_rng()
-        return TrainState(D.full_state_dict(self.model), D.optimizer_state(self.model, self.optimizer), self.step,
-                          torch_rng, cuda_rng, self.config.to_dict())
+        return TrainState(
+            D.full_state_dict(self.model),
+            D.optimizer_state(self.model, self.optimizer),
+            self.step,
+            torch_rng,
+            cuda_rng,
+            self.config.to_dict(),
+        )
 
     def save(self, path: str | Path) -> None:
         """Write the training state (rank 0 writes; every rank takes part in gathering)."""
