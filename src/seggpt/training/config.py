@@ -19,7 +19,7 @@ import yaml
 
 @dataclass(frozen=True)
 class ModelSection:
-    """preset: architecture preset name; init: checkpoint (path or name) to start from, None = random."""
+    """preset: architecture preset name or architecture JSON path; init: checkpoint to start from, None = random."""
 
     preset: str = "seggpt-vit-tiny"
     init: str | None = None

@@ -17,7 +17,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from seggpt.model import SegGPT, build_seggpt, get_preset, load_model, save_model
+from seggpt.model import PRESETS, SegGPT, SegGPTConfig, build_seggpt, get_preset, load_model, save_model
 from seggpt.training import distributed as D
 from seggpt.training.config import TrainConfig
 from seggpt.training.dataset import PairDataset, StepSampler, build_sources, evaluation_pairs
@@ -29,8 +29,12 @@ from seggpt.training.state import TrainState, capture_rng, load_state, restore_r
 
 
 def build_model(config: TrainConfig) -> SegGPT:
-    """The preset's model, randomly initialised (seeded by run.seed) or loaded from `model.init`."""
-    preset = get_preset(config.model.preset)
+    """The preset's model, randomly initialised (seeded by run.seed) or loaded from `model.init`.
+
+    `model.preset` is a preset name or the path of an architecture JSON (`SegGPTConfig.to_dict()` keys).
+    """
+    name = config.model.preset
+    preset = get_preset(name) if name in PRESETS or not name.endswith(".json") else SegGPTConfig.from_json(name)
     torch.manual_seed(config.run.seed)
     model = load_model(config.model.init, image_size=preset.image_size) if config.model.init else build_seggpt(preset)
     model.grad_checkpointing = config.model.grad_checkpointing
