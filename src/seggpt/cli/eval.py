@@ -41,8 +41,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _common(parser: argparse.ArgumentParser, model_required: bool) -> None:
-    parser.add_argument("--model", required=model_required, help="checkpoint file or name (see `seggpt.load_model`)")
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="checkpoint file or name (see `seggpt.load_model`)")
+    parser.add_argument(
+        "--baseline",
+        choices=("paste",),
+        help="instead of a model, a trivial baseline: paste (the prompt's mask, or the first frame's, as the answer)",
+    )
     parser.add_argument("--output", required=True, type=Path, metavar="DIR", help="results folder (cache and JSON)")
     parser.add_argument("--device", default="cpu", help="torch device for the model (default cpu)")
     parser.add_argument("--no-resume", dest="resume", action="store_false", help="ignore finished items in DIR")
@@ -61,7 +66,7 @@ def _add_fewshot(sub: Any) -> None:
     p.add_argument("--ensemble", default="feature", choices=("feature", "spatial", "none"))
     p.add_argument("--episodes", type=int, help="episodes per fold (default: one per image for FSS-1000, else 1000)")
     p.add_argument("--seed", type=int, default=0)
-    _common(p, model_required=True)
+    _common(p)
     p.set_defaults(run=run_fewshot)
 
 
@@ -75,7 +80,7 @@ def _add_vos(sub: Any) -> None:
     p.add_argument("--results", type=Path, metavar="DIR", help="score DIR/<seq>/<frame>.png instead of a model")
     p.add_argument("--memory", type=int, default=8, help="predicted frames kept as prompts (default 8)")
     p.add_argument("--submission-zip", type=Path, metavar="ZIP", help="also pack the results as a YouTube-VOS zip")
-    _common(p, model_required=False)
+    _common(p)
     p.set_defaults(run=run_vos)
 
 
@@ -99,8 +104,28 @@ def _add_semantic(sub: Any) -> None:
         metavar="FILE",
         help="with --model: a prompt from `seggpt tune` instead of training images as prompts",
     )
-    _common(p, model_required=False)
+    _common(p)
     p.set_defaults(run=run_semantic)
+
+
+def _one_source(args: argparse.Namespace, *others: str) -> None:
+    """Exactly one of --model, --baseline and the given other options must be set."""
+    names = ["model", "baseline", *others]
+    given = [n for n in names if getattr(args, n, None) is not None]
+    if len(given) != 1:
+        options = ", ".join("--" + n.replace("_", "-") for n in names)
+        raise ValueError(f"give exactly one of {options} (got {len(given)})")
+
+
+def _segmenter(args: argparse.Namespace, **kwargs: Any) -> Any:
+    """A `Segmenter` over --model, or the --baseline stand-in."""
+    if args.baseline == "paste":
+        from seggpt.evaluation.baselines import PastePrompt
+
+        return PastePrompt()
+    from seggpt.inference.segmenter import Segmenter
+
+    return Segmenter(_load_model(args), device=args.device, **kwargs)
 
 
 def _load_model(args: argparse.Namespace) -> Any:
@@ -111,9 +136,8 @@ def _load_model(args: argparse.Namespace) -> Any:
 
 def run_fewshot(args: argparse.Namespace) -> int:
     """Run each fold's episodes, print its table, write OUTPUT/fewshot.json."""
-    from seggpt.inference.segmenter import Segmenter
-
-    segmenter = Segmenter(_load_model(args), ensemble=args.ensemble, device=args.device)
+    _one_source(args)
+    segmenter = _segmenter(args, ensemble=args.ensemble)
     report: dict[str, Any] = {"dataset": args.dataset, "shots": args.shots, "ensemble": args.ensemble, "folds": {}}
     for fold in [None] if args.dataset == "fss1000" else args.folds:
         dataset = _fewshot_dataset(args, fold)
@@ -125,6 +149,7 @@ def run_fewshot(args: argparse.Namespace) -> int:
             "root": str(args.root),
             "coco_annotations": str(args.coco_annotations),
             "model": args.model,
+            "baseline": args.baseline,
             "shots": args.shots,
             "ensemble": args.ensemble,
             "episodes": len(episodes),
@@ -158,17 +183,23 @@ def _fewshot_dataset(args: argparse.Namespace, fold: int | None) -> datasets.Few
 
 def run_vos(args: argparse.Namespace) -> int:
     """Predict (with --model) into OUTPUT/<seq>/, or score --results; print J&F; write OUTPUT/vos.json."""
-    if (args.model is None) == (args.results is None):
-        raise ValueError("give exactly one of --model (run the video segmenter) or --results DIR (score it)")
+    _one_source(args, "results")
     sequences = datasets.davis_sequences(args.davis_root, args.resolution, args.sequences, args.imageset, args.year)
     results_dir = args.results if args.results is not None else args.output
     settings = {"protocol": "vos", "davis_root": str(args.davis_root.resolve()), "resolution": args.resolution,
-                "results": str(results_dir.resolve()), "model": args.model, "memory": args.memory}  # fmt: skip
+                "results": str(results_dir.resolve()), "model": args.model, "memory": args.memory,
+                "baseline": args.baseline}  # fmt: skip
     cache = ResultCache(args.output, settings, resume=args.resume)
-    if args.model is not None:
-        from seggpt.inference.video import VideoSegmenter
+    if args.results is None:
+        segmenter: Any
+        if args.baseline == "paste":
+            from seggpt.evaluation.baselines import PasteFirstFrame
 
-        segmenter = VideoSegmenter(_load_model(args), memory=args.memory, device=args.device)
+            segmenter = PasteFirstFrame()
+        else:
+            from seggpt.inference.video import VideoSegmenter
+
+            segmenter = VideoSegmenter(_load_model(args), memory=args.memory, device=args.device)
         for sequence in tqdm(sequences, desc="predict"):
             if not (args.resume and vos.has_results(sequence, args.output)):
                 vos.predict_sequence(segmenter, sequence, args.output)
@@ -189,15 +220,14 @@ def run_vos(args: argparse.Namespace) -> int:
 
 def run_semantic(args: argparse.Namespace) -> int:
     """Predict (with --model, prompts from the training split) or read --predictions; print IoU; write JSON."""
-    if (args.model is None) == (args.predictions is None):
-        raise ValueError("give exactly one of --model or --predictions DIR")
+    _one_source(args, "predictions")
     num_classes, ignore_index, names = _semantic_classes(args)
     pairs = datasets.label_map_pairs(args.images, args.labels)
     settings: dict[str, Any] = {"protocol": "semantic", "images": str(args.images.resolve()), "model": args.model,
                                 "predictions": str(args.predictions), "num_classes": num_classes,
                                 "ignore_index": ignore_index, "num_prompts": args.num_prompts,
                                 "ensemble": args.ensemble, "seed": args.seed,
-                                "tuned_prompt": str(args.tuned_prompt)}  # fmt: skip
+                                "tuned_prompt": str(args.tuned_prompt), "baseline": args.baseline}  # fmt: skip
     segmenter = None
     if args.tuned_prompt is not None:
         if args.model is None:
@@ -207,15 +237,13 @@ def run_semantic(args: argparse.Namespace) -> int:
 
         segmenter = Segmenter(_load_model(args), seg_type="semantic", device=args.device)
         segmenter.set_tuned_prompt(load_tuned_prompt(args.tuned_prompt))
-    elif args.model is not None:
+    elif args.predictions is None:
         if not (args.train_images and args.train_labels):
-            raise ValueError("--model needs --train-images and --train-labels to draw prompts from")
-        from seggpt.inference.segmenter import Segmenter
-
+            raise ValueError("--model and --baseline need --train-images and --train-labels to draw prompts from")
         train = datasets.label_map_pairs(args.train_images, args.train_labels)
         chosen = semantic.choose_prompts([p[1] for p in train], args.num_prompts, num_classes, ignore_index, args.seed)
         settings["prompts"] = [train[i][0].name for i in chosen]
-        segmenter = Segmenter(_load_model(args), seg_type="semantic", ensemble=args.ensemble, device=args.device)
+        segmenter = _segmenter(args, seg_type="semantic", ensemble=args.ensemble)
         semantic.set_class_prompts(segmenter, train, chosen, ignore_index)
     cache = ResultCache(args.output, settings, resume=args.resume)
     confusion = semantic.evaluate_semantic(

@@ -85,7 +85,7 @@ def _decode_table(
     return index + 1, confidence
 
 
-def _nearest_index(size_in: int, size_out: int) -> NDArray[np.int64]:
+def nearest_index(size_in: int, size_out: int) -> NDArray[np.int64]:
     """Source index of each output pixel for nearest resizing, as torch's `F.interpolate(mode="nearest")`."""
     return np.minimum(np.floor(np.arange(size_out) * (size_in / size_out)).astype(np.int64), size_in - 1)
 
@@ -119,7 +119,7 @@ def decode_colour_output(
     if upsample == "nearest":
         small = colour.float().permute(1, 2, 0).cpu().numpy()
         index, confidence = _decode_table(small, colours, background)
-        rows, cols = _nearest_index(small.shape[0], H), _nearest_index(small.shape[1], W)
+        rows, cols = nearest_index(small.shape[0], H), nearest_index(small.shape[1], W)
         grid = np.ix_(rows, cols)
         return Prediction(lookup[index[grid]], small[grid], confidence[grid], class_ids, colours, query_image)
     if upsample == "bilinear":
