@@ -9,7 +9,7 @@ PY=${PYTHON:-python3}
 # torch pinned first: the CPU wheel on this disk; an unpinned torch would pull a multi-GB CUDA build.
 "$VENV/bin/pip" install -q --disable-pip-version-check torch==2.13.0
 "$VENV/bin/pip" install -q --disable-pip-version-check -e ".[test]"
-"$VENV/bin/ruff" check src tests benchmarks
-"$VENV/bin/ruff" format --check src tests benchmarks
+"$VENV/bin/ruff" check src tests benchmarks scripts
+"$VENV/bin/ruff" format --check src tests benchmarks scripts
 "$VENV/bin/mypy"
 "$VENV/bin/pytest" -q -ra "$@"

@@ -23,7 +23,15 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from seggpt.model.config import PRESETS, SegGPTConfig, get_preset
-from seggpt.model.hub import CHECKPOINTS, config_from_hf, hf_to_official, is_hf_layout, resolve_checkpoint
+from seggpt.model.hub import (
+    CHECKPOINTS,
+    DEFAULT_MODEL,
+    config_from_hf,
+    default_model_path,
+    hf_to_official,
+    is_hf_layout,
+    resolve_checkpoint,
+)
 from seggpt.model.layers import resize_abs_pos, resize_rel_pos
 from seggpt.model.seggpt import SegGPT, build_seggpt
 
@@ -104,11 +112,14 @@ def _locate(path_or_name: str | Path) -> tuple[Path, SegGPTConfig]:
     path = Path(path_or_name).expanduser()
     if path.exists():
         return path, get_preset("seggpt-vit-large")
+    if str(path_or_name) == DEFAULT_MODEL:
+        return default_model_path(), get_preset("seggpt-vit-tiny")
     if str(path_or_name) in CHECKPOINTS:
         name = str(path_or_name)
         return resolve_checkpoint(name), get_preset(CHECKPOINTS[name].preset)
     raise FileNotFoundError(
-        f"no checkpoint file or folder {path_or_name}; give a path or one of the names {', '.join(CHECKPOINTS)}"
+        f"no checkpoint file or folder {path_or_name}; give a path or one of the names "
+        f"{', '.join([DEFAULT_MODEL, *CHECKPOINTS])}"
     )
 
 

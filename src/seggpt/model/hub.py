@@ -59,6 +59,22 @@ HF_TO_OFFICIAL: tuple[tuple[str, str], ...] = (
 )
 
 
+DEFAULT_MODEL = "seggpt-default"
+# The embedded default: a small SegGPT trained by `seggpt train` (recipe in configs/default_model.yaml),
+# shipped inside the package so that everything runs out of the box.
+DEFAULT_MODEL_FILE = Path(__file__).resolve().parents[1] / "weights" / "seggpt_default.safetensors"
+
+
+def default_model_path() -> Path:
+    """The packaged default model's file; an error if this install does not carry it."""
+    if not DEFAULT_MODEL_FILE.is_file():
+        raise FileNotFoundError(
+            f"the embedded default model is missing from this install ({DEFAULT_MODEL_FILE}); reinstall seggpt, "
+            "or pass --model with a checkpoint path or 'seggpt-vit-large'"
+        )
+    return DEFAULT_MODEL_FILE
+
+
 def cache_dir() -> Path:
     """The checkpoint cache folder: `$SEGGPT_CACHE`, else `~/.cache/seggpt`."""
     return Path(os.environ.get("SEGGPT_CACHE") or "~/.cache/seggpt").expanduser()
