@@ -7,8 +7,6 @@ decay; J&F-Mean = (mean over objects of J-Mean + mean over objects of F-Mean) / 
 
 from __future__ import annotations
 
-import os
-import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from seggpt.atomic import atomic_write
 from seggpt.evaluation.datasets import DavisSequence, read_davis_annotation, read_result_labels
 from seggpt.evaluation.metrics import Statistics, boundary_f_measure, region_similarity, sequence_statistics
 
@@ -125,18 +124,13 @@ def write_submission_zip(results_dir: str | Path, zip_path: str | Path, sequence
     pngs = [png for name in names for png in sorted((results_dir / name).glob("*.png"))]
     if not pngs:
         raise FileNotFoundError(f"no <seq>/<frame>.png results under {results_dir}")
-    zip_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=zip_path.parent, prefix=f".{zip_path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+
+    def write(tmp: Path) -> None:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
             for png in pngs:
                 archive.write(png, f"Annotations/{png.parent.name}/{png.name}")
-        os.replace(tmp, zip_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return zip_path
+
+    return atomic_write(zip_path, write)
 
 
 def summarize(scores: Sequence[ObjectScore]) -> dict[str, float]:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from seggpt.atomic import atomic_write
 from seggpt.model.seggpt import SegGPT
 
 FORMAT = "seggpt-tuned-prompt"
@@ -100,15 +99,7 @@ def save_tuned_prompt(prompt: TunedPrompt, path: str | Path) -> Path:
         "prompt_image": prompt.prompt_image.detach().float().cpu().contiguous(),
         "prompt_target": prompt.prompt_target.detach().float().cpu().contiguous(),
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
 def load_tuned_prompt(path: str | Path, model: SegGPT | None = None) -> TunedPrompt:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,28 +10,10 @@ import pycocotools.mask as mask_utils
 from numpy.typing import NDArray
 from PIL import Image
 
+from seggpt.atomic import atomic_write
 from seggpt.inference.prediction import Prediction
 
 PathLike = str | Path
-
-
-def atomic_write(path: PathLike, write: Callable[[Path], object]) -> Path:
-    """Call `write(temp_path)` on a temp file beside `path`, then `os.replace` it into place.
-
-    A failure (or interrupt) removes the temp file, so `path` is either the complete new file or untouched.
-    The temp file keeps `path`'s suffix so that format detection by extension works.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _save_image(image: Image.Image, path: Path) -> None:

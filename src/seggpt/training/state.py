@@ -5,14 +5,14 @@ The file is a torch zip of tensors and plain containers only, so it loads with `
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from seggpt.atomic import atomic_write
 
 
 @dataclass
@@ -53,15 +53,7 @@ def save_state(state: TrainState, path: str | Path) -> Path:
         "config": state.config,
         "format": "seggpt-train-state-1",
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
 def load_state(path: str | Path) -> TrainState:

@@ -8,8 +8,6 @@ atomically every `save_every` steps, so an interrupted run resumes exactly.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -20,6 +18,7 @@ from numpy.typing import NDArray
 from torch import Tensor
 from tqdm import tqdm
 
+from seggpt.atomic import atomic_write
 from seggpt.inference.canvas import normalize
 from seggpt.inference.palette import palette
 from seggpt.inference.tuned_prompt import TunedPrompt, model_fingerprint
@@ -106,14 +105,7 @@ def sample_batch(
 
 def save_state(path: Path, state: dict) -> None:
     """torch.save to a temp file in the same folder, then rename (never a half-written state)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def tune_prompt(
