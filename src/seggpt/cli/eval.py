@@ -98,6 +98,7 @@ def _add_semantic(sub: Any) -> None:
     p.add_argument("--ensemble", default="feature", choices=("feature", "spatial", "none"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--predictions", type=Path, metavar="DIR", help="score DIR/<stem>.png (dataset ids), no model")
+    p.add_argument("--upsample", default="nearest", choices=("nearest", "bilinear"), help="see `seggpt segment`")
     p.add_argument(
         "--tuned-prompt",
         type=Path,
@@ -227,7 +228,8 @@ def run_semantic(args: argparse.Namespace) -> int:
                                 "predictions": str(args.predictions), "num_classes": num_classes,
                                 "ignore_index": ignore_index, "num_prompts": args.num_prompts,
                                 "ensemble": args.ensemble, "seed": args.seed,
-                                "tuned_prompt": str(args.tuned_prompt), "baseline": args.baseline}  # fmt: skip
+                                "tuned_prompt": str(args.tuned_prompt), "baseline": args.baseline,
+                                "upsample": args.upsample}  # fmt: skip
     segmenter = None
     if args.tuned_prompt is not None:
         if args.model is None:
@@ -235,7 +237,7 @@ def run_semantic(args: argparse.Namespace) -> int:
         from seggpt.inference.segmenter import Segmenter
         from seggpt.inference.tuned_prompt import load_tuned_prompt
 
-        segmenter = Segmenter(_load_model(args), seg_type="semantic", device=args.device)
+        segmenter = Segmenter(_load_model(args), seg_type="semantic", upsample=args.upsample, device=args.device)
         segmenter.set_tuned_prompt(load_tuned_prompt(args.tuned_prompt))
     elif args.predictions is None:
         if not (args.train_images and args.train_labels):
@@ -243,7 +245,7 @@ def run_semantic(args: argparse.Namespace) -> int:
         train = datasets.label_map_pairs(args.train_images, args.train_labels)
         chosen = semantic.choose_prompts([p[1] for p in train], args.num_prompts, num_classes, ignore_index, args.seed)
         settings["prompts"] = [train[i][0].name for i in chosen]
-        segmenter = _segmenter(args, seg_type="semantic", ensemble=args.ensemble)
+        segmenter = _segmenter(args, seg_type="semantic", ensemble=args.ensemble, upsample=args.upsample)
         semantic.set_class_prompts(segmenter, train, chosen, ignore_index)
     cache = ResultCache(args.output, settings, resume=args.resume)
     confusion = semantic.evaluate_semantic(

@@ -68,9 +68,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, type=Path, metavar="DIR", help="folder for the results (created)")
     p.add_argument(
         "--model",
-        default="seggpt-vit-large",
+        default="seggpt-default",
         metavar="NAME|PATH",
-        help="checkpoint file, transformers folder or a known name (default: %(default)s)",
+        help="checkpoint file, transformers folder or a name: seggpt-default (the small model shipped in the package, "
+        "default) or seggpt-vit-large (the released ViT-L, from the cache or downloaded)",
     )
     p.add_argument(
         "--config",

@@ -37,7 +37,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--images", type=Path, help="folder dataset: the images")
     p.add_argument("--masks", type=Path, help="folder dataset: label maps <stem>.png (0 bg, 1..K, 255 ignored)")
     p.add_argument("--class-names", help="folder dataset: comma-separated names of classes 1..K")
-    p.add_argument("--model", default="seggpt-vit-large", metavar="NAME|PATH", help="model to tune for")
+    p.add_argument(
+        "--model", default="seggpt-default", metavar="NAME|PATH", help="model to tune for (default: %(default)s)"
+    )
     p.add_argument("--config", metavar="JSON", help="architecture of an official-layout checkpoint that is not ViT-L")
     p.add_argument("--output", required=True, type=Path, metavar="FILE", help="tuned prompt (.safetensors)")
     p.add_argument("--steps", type=int, default=300, help="optimiser steps (default: %(default)s)")

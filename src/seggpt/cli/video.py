@@ -68,7 +68,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--output", required=True, type=Path, metavar="DIR", help="folder for the indexed PNGs")
     parser.add_argument(
-        "--model", default="seggpt-vit-large", metavar="NAME|PATH", help="checkpoint name or file (%(default)s)"
+        "--model",
+        default="seggpt-default",
+        metavar="NAME|PATH",
+        help="checkpoint file or name: seggpt-default (the small embedded model) or seggpt-vit-large (%(default)s)",
     )
     parser.add_argument("--overlay", type=Path, metavar="OUT.mp4", help="also write an overlay video")
     parser.add_argument("--rle", action="store_true", help="also write DIR/masks_rle.json (COCO RLE per object)")
