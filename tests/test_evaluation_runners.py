@@ -121,6 +121,9 @@ def test_semantic_prompts_and_label_shift(tmp_path: Path) -> None:
     prompt = to_prompt_labels(labels, ignore_index=3)
     assert prompt.tolist() == [[1, 3, 255]]
     assert from_prediction_labels(np.array([[0, 1, 3]]), num_classes=3).tolist() == [[3, 0, 2]]
+    # a background class is black (0) in the prompt and what black decodes back to
+    assert to_prompt_labels(labels, ignore_index=3, background=0).tolist() == [[0, 3, 255]]
+    assert from_prediction_labels(np.array([[0, 1, 3]]), num_classes=3, background=0).tolist() == [[0, 0, 2]]
 
 
 def test_semantic_scorer_over_predicted_label_maps(tmp_path: Path) -> None:

@@ -98,6 +98,13 @@ def _add_semantic(sub: Any) -> None:
     p.add_argument("--ensemble", default="feature", choices=("feature", "spatial", "none"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--predictions", type=Path, metavar="DIR", help="score DIR/<stem>.png (dataset ids), no model")
+    p.add_argument(
+        "--background-index",
+        type=int,
+        metavar="B",
+        help="a class that is background (e.g. 0 for synthetic scenes or VOC): black in the prompts, as SegGPT's "
+        "background, instead of a coloured class",
+    )
     p.add_argument("--upsample", default="nearest", choices=("nearest", "bilinear"), help="see `seggpt segment`")
     p.add_argument(
         "--tuned-prompt",
@@ -229,7 +236,7 @@ def run_semantic(args: argparse.Namespace) -> int:
                                 "ignore_index": ignore_index, "num_prompts": args.num_prompts,
                                 "ensemble": args.ensemble, "seed": args.seed,
                                 "tuned_prompt": str(args.tuned_prompt), "baseline": args.baseline,
-                                "upsample": args.upsample}  # fmt: skip
+                                "upsample": args.upsample, "background_index": args.background_index}  # fmt: skip
     segmenter = None
     if args.tuned_prompt is not None:
         if args.model is None:
@@ -246,11 +253,12 @@ def run_semantic(args: argparse.Namespace) -> int:
         chosen = semantic.choose_prompts([p[1] for p in train], args.num_prompts, num_classes, ignore_index, args.seed)
         settings["prompts"] = [train[i][0].name for i in chosen]
         segmenter = _segmenter(args, seg_type="semantic", ensemble=args.ensemble, upsample=args.upsample)
-        semantic.set_class_prompts(segmenter, train, chosen, ignore_index)
+        semantic.set_class_prompts(segmenter, train, chosen, ignore_index, args.background_index)
     cache = ResultCache(args.output, settings, resume=args.resume)
     confusion = semantic.evaluate_semantic(
         tqdm(pairs, desc="semantic"), num_classes, ignore_index, cache, segmenter=segmenter,
         predictions=args.predictions, dataset_ids=args.tuned_prompt is not None,
+        background=args.background_index,
     )  # fmt: skip
     ious = semantic.class_ious(confusion, num_classes)
     print(semantic.format_table(ious, names))

@@ -48,26 +48,39 @@ def choose_prompts(
     return chosen
 
 
-def to_prompt_labels(labels: NDArray[np.integer], ignore_index: int) -> NDArray[np.int64]:
-    """Dataset label map -> prompt label map: class c becomes c + 1, the ignore value ``PROMPT_IGNORE``."""
+def to_prompt_labels(
+    labels: NDArray[np.integer], ignore_index: int, background: int | None = None
+) -> NDArray[np.int64]:
+    """Dataset label map -> prompt label map: class c becomes c + 1, the ignore value ``PROMPT_IGNORE``.
+
+    With ``background``, that class becomes 0 instead (black in the prompt, as SegGPT's background).
+    """
     labels = np.asarray(labels, dtype=np.int64)
-    return np.where(labels == ignore_index, PROMPT_IGNORE, labels + 1)
+    out = np.where(labels == ignore_index, PROMPT_IGNORE, labels + 1)
+    return out if background is None else np.where(labels == background, 0, out)
 
 
-def from_prediction_labels(labels: NDArray[np.integer], num_classes: int) -> NDArray[np.int64]:
-    """Segmenter label map (0 background, c + 1 class c) -> dataset ids, background -> ``num_classes`` ("none")."""
+def from_prediction_labels(
+    labels: NDArray[np.integer], num_classes: int, background: int | None = None
+) -> NDArray[np.int64]:
+    """Segmenter label map (0 background, c + 1 class c) -> dataset ids; background -> ``background`` if the
+    dataset has such a class, else ``num_classes`` ("none")."""
     labels = np.asarray(labels, dtype=np.int64)
-    return np.where(labels == 0, num_classes, labels - 1)
+    return np.where(labels == 0, num_classes if background is None else background, labels - 1)
 
 
 def set_class_prompts(
-    segmenter: Segmenter, pairs: Sequence[tuple[Path, Path]], chosen: Sequence[int], ignore_index: int
+    segmenter: Segmenter,
+    pairs: Sequence[tuple[Path, Path]],
+    chosen: Sequence[int],
+    ignore_index: int,
+    background: int | None = None,
 ) -> None:
     """Give the segmenter the chosen training images with their (shifted) label maps as prompts."""
     from seggpt.inference.io import load_rgb
 
     images = [load_rgb(pairs[i][0]) for i in chosen]
-    masks = [to_prompt_labels(read_label_png(pairs[i][1]), ignore_index) for i in chosen]
+    masks = [to_prompt_labels(read_label_png(pairs[i][1]), ignore_index, background) for i in chosen]
     segmenter.set_prompts(images, masks, ignore_value=PROMPT_IGNORE, mask_type="labels")
 
 
@@ -80,6 +93,7 @@ def evaluate_semantic(
     segmenter: Segmenter | None = None,
     predictions: str | Path | None = None,
     dataset_ids: bool = False,
+    background: int | None = None,
 ) -> NDArray[np.int64]:
     """Confusion matrix over (image, label) pairs, predicting with ``segmenter`` or reading ``predictions``.
 
@@ -89,6 +103,7 @@ def evaluate_semantic(
         predictions: instead of a model, a folder of predicted label maps ``<stem>.png`` in dataset ids.
         cache: finished images (keyed by stem) with their confusion matrices.
         dataset_ids: the segmenter already outputs dataset ids (a tuned prompt), so no shift back.
+        background: the dataset class shown as black background in the prompts (see `to_prompt_labels`).
 
     Returns:
         (C + 1, C + 1) int64 confusion matrix (rows truth, columns prediction; index C = "none").
@@ -104,7 +119,7 @@ def evaluate_semantic(
         target = read_label_png(label_path)
         if segmenter is not None:
             labels = segmenter.segment([load_rgb(image_path)])[0].labels
-            pred = labels if dataset_ids else from_prediction_labels(labels, num_classes)
+            pred = labels if dataset_ids else from_prediction_labels(labels, num_classes, background)
         else:
             pred = read_label_png(Path(predictions) / f"{key}.png")  # type: ignore[arg-type]
         cm = confusion_matrix(pred, target, num_classes + 1, ignore_index)

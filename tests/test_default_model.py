@@ -1,0 +1,78 @@
+"""The embedded default model: it ships in the package, loads by name, and segments the repository's examples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from seggpt import Segmenter, get_preset, load_model
+from seggpt.cli.main import main
+from seggpt.evaluation.baselines import PastePrompt
+from seggpt.model.hub import DEFAULT_MODEL_FILE
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "shapes"
+PROMPTS = [(EXAMPLES / f"prompt_{i}.png", EXAMPLES / f"prompt_{i}_mask.png") for i in range(2)]
+QUERIES = sorted((EXAMPLES / "queries").glob("*.png"))
+
+
+def mean_class_iou(predictions: list[np.ndarray], truths: list[np.ndarray]) -> float:
+    """Mean over the shape classes present in truth or prediction of the summed IoU over all queries."""
+    ious = []
+    for c in range(1, 5):
+        inter = sum(int(((p == c) & (t == c)).sum()) for p, t in zip(predictions, truths))
+        union = sum(int(((p == c) | (t == c)).sum()) for p, t in zip(predictions, truths))
+        if union:
+            ious.append(inter / union)
+    return float(np.mean(ious))
+
+
+def test_default_weights_ship_in_the_package_within_20_mb() -> None:
+    assert DEFAULT_MODEL_FILE.is_file()
+    assert DEFAULT_MODEL_FILE.stat().st_size <= 20 * 1024 * 1024
+
+
+def test_default_model_loads_by_name() -> None:
+    model = load_model("seggpt-default")
+    assert model.config == get_preset("seggpt-vit-tiny")
+    assert next(model.parameters()).dtype.is_floating_point and not model.training
+
+
+def test_default_model_beats_pasting_the_prompt_on_the_examples() -> None:
+    """The shipped model segments held-out synthetic scenes better than copying the prompt's mask."""
+    truths = [np.asarray(Image.open(EXAMPLES / "truth" / q.name)) for q in QUERIES]
+    segmenter = Segmenter(load_model("seggpt-default"), seg_type="semantic")
+    segmenter.set_prompts([p[0] for p in PROMPTS], [p[1] for p in PROMPTS], mask_type="labels")
+    ours = mean_class_iou([p.labels for p in segmenter.segment(QUERIES)], truths)
+    paste = PastePrompt()
+    paste.set_prompts([p[0] for p in PROMPTS], [p[1] for p in PROMPTS], mask_type="labels")
+    baseline = mean_class_iou([p.labels for p in paste.segment(QUERIES)], truths)
+    assert ours > baseline + 0.05, (ours, baseline)
+
+
+def test_readme_main_command_on_the_examples(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["segment", "--input", str(EXAMPLES / "queries"), "--output", str(out), "--format", "label,overlay"]
+    for image, mask in PROMPTS:
+        args += ["--prompt", str(image), str(mask)]
+    assert main(args) == 0
+    for query in QUERIES:
+        labels = np.asarray(Image.open(out / query.name))
+        assert labels.shape == np.asarray(Image.open(query)).shape[:2]
+        assert (out / f"{query.stem}_overlay.png").is_file()
+
+
+@pytest.mark.parametrize("name", ["seggpt-default"])
+def test_video_cli_runs_on_the_default_model(name: str, tmp_path: Path) -> None:
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i, query in enumerate(QUERIES[:3]):
+        Image.open(query).convert("RGB").save(frames / f"{i:05d}.jpg")
+    mask = (np.asarray(Image.open(EXAMPLES / "truth" / QUERIES[0].name)) > 0).astype(np.uint8)
+    Image.fromarray(mask).save(tmp_path / "first.png")
+    out = tmp_path / "out"
+    args = ["video", "--input", str(frames), "--first-mask", str(tmp_path / "first.png"), "--output", str(out)]
+    assert main([*args, "--model", name]) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == ["00000.png", "00001.png", "00002.png"]
