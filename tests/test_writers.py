@@ -95,3 +95,16 @@ def test_label_png_rejects_ids_beyond_16_bit(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="above 65535"):
         write_label_png(tmp_path / "a.png", _prediction([70000]))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_gives_the_mode_of_a_plain_open(tmp_path) -> None:
+    import os
+
+    from seggpt.atomic import atomic_write
+
+    mask = os.umask(0o022)
+    try:
+        path = atomic_write(tmp_path / "x.txt", lambda tmp: tmp.write_text("hi"))
+    finally:
+        os.umask(mask)
+    assert path.read_text() == "hi" and (path.stat().st_mode & 0o777) == 0o644

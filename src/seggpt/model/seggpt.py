@@ -172,13 +172,21 @@ class SegGPT(nn.Module):
             return out[:, :, self.patch_size :]  # drop the halo row of patches
         return out
 
-    def loss(self, pred: Tensor, target_canvas: Tensor, bool_masked_pos: Tensor, valid: Tensor | None = None) -> Tensor:
-        """Smooth-L1 (beta 0.01) over the pixels of masked patches times `valid`, divided by their count.
+    def loss(
+        self,
+        pred: Tensor,
+        target_canvas: Tensor,
+        bool_masked_pos: Tensor,
+        valid: Tensor | None = None,
+        beta: float = 0.01,
+    ) -> Tensor:
+        """Smooth-L1 (beta 0.01, the reference) over the pixels of masked patches times `valid`, over their count.
 
         Args:
             pred, target_canvas: (B, 3, H, W) normalized canvases.
             bool_masked_pos: (B, h, w) or (B, h*w) bool, True = masked (counted in the loss).
             valid: (B, 3, H, W) or (B, 1, H, W) weights in {0, 1}; 0 for ignore pixels. Default all 1.
+            beta: the smooth-L1 threshold in normalized units.
         """
         B, _, H, W = pred.shape
         p = self.patch_size
@@ -186,7 +194,7 @@ class SegGPT(nn.Module):
         mask = mask.repeat_interleave(p, dim=2).repeat_interleave(p, dim=3).expand(B, 3, H, W)
         if valid is not None:
             mask = mask * valid
-        loss = F.smooth_l1_loss(pred, target_canvas, reduction="none", beta=0.01)
+        loss = F.smooth_l1_loss(pred, target_canvas, reduction="none", beta=beta)
         return (loss * mask).sum() / mask.sum().clamp_min(1)
 
 

@@ -130,9 +130,9 @@ class Trainer:
                 target = batch.target_canvas.to(device)
                 pred = self.model(batch.image_canvas.to(device), target, mask, batch.seg_type.to(device))
             valid = batch.valid.to(device)
-            local = self.base_model.loss(pred.float(), target, mask, valid) * pixel_count(batch, self.patch_size).to(
-                device
-            )
+            local = self.base_model.loss(
+                pred.float(), target, mask, valid, beta=self.config.optim.loss_beta
+            ) * pixel_count(batch, self.patch_size).to(device)
             loss = local / count.clamp_min(1) * self.env.world_size  # DDP averages over processes: undo it
             loss.backward()
             total += local.detach()
