@@ -7,13 +7,12 @@ from typing import Literal
 
 import numpy as np
 
+from seggpt.evaluation.datasets import VOC_CLASSES
 from seggpt.evaluation.semantic import CAMVID_CLASSES
 from seggpt.training.sources import SemanticFolder, ade20k, camvid, pascal_voc, read_index_map, semantic_folder
 from seggpt.tuning.tuner import TuneDataset
 
 DatasetName = Literal["camvid", "ade20k", "voc", "folder"]
-VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
-               "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor")  # fmt: skip
 
 
 def folder_classes(source: SemanticFolder) -> list[int]:

@@ -25,7 +25,7 @@ from seggpt.inference.tuned_prompt import TunedPrompt, model_fingerprint
 from seggpt.model import SegGPT
 from seggpt.training.config import OptimSection
 from seggpt.training.optim import lr_at
-from seggpt.training.pairs import PairOptions, augment
+from seggpt.training.pairs import PairOptions, augment, colour_target
 from seggpt.training.sources import SemanticFolder
 
 
@@ -78,12 +78,6 @@ class TuneDataset:
     background: bool
 
 
-def colour_labels(labels: NDArray[np.int64], colours: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], NDArray]:
-    """(H, W) labels (0 bg, k class, -1 ignore) -> (H, W, 3) target with class k in colours[k], and valid (H, W)."""
-    valid = labels >= 0
-    return colours[np.where(valid, labels, 0)], valid.astype(np.float32)
-
-
 def sample_batch(
     data: TuneDataset,
     colours: NDArray[np.uint8],
@@ -94,9 +88,10 @@ def sample_batch(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """n augmented training views: query images, coloured targets (n, 3, h, W) normalized, valid (n, 1, h, W)."""
     images, targets, valids = [], [], []
+    classes = list(range(1, len(colours)))
     for _ in range(n):
         view = augment(data.source.load(int(rng.integers(len(data.source)))), size, rng, options)
-        target, valid = colour_labels(view.labels, colours)
+        target, valid = colour_target(view.labels, classes, colours[1:])  # class k -> colours[k], fixed
         images.append(normalize(view.image))
         targets.append(normalize(target))
         valids.append(torch.from_numpy(valid)[None])
