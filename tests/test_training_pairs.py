@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from seggpt.inference.canvas import denormalize
+from seggpt.training.dataset import PairDataset, WeightedSource
 from seggpt.training.pairs import (
     EVAL_OPTIONS,
     PairOptions,
@@ -108,6 +109,37 @@ def test_mixed_context_shapes_and_one_mapping() -> None:
     batch = collate_examples([example, example])
     assert batch.image_canvas.shape == (2, 3, 64, 32) and batch.bool_masked_pos.shape == (2, 8, 4)
     assert batch.seg_type.tolist() == [1, 1]
+
+
+def test_aligned_same_image_pair_shows_one_view_twice() -> None:
+    sample = striped_sample([1, 2, 3, -1], 0)
+    options = PairOptions(crop_scale=(0.3, 0.6), flip_prob=0.5, jitter=0.4, align_same=True)
+    for seed in range(4):
+        example, layout = build_example(
+            [(sample, sample)], "semantic", IMAGE_SIZE, PATCH, np.random.default_rng(seed), options
+        )
+        assert torch.equal(example.image_canvas[:, :32], example.image_canvas[:, 32:])
+        assert torch.equal(example.target_canvas[:, :32], example.target_canvas[:, 32:])
+        assert layout.keys
+    # Two different samples, or the option off: independent views (crops of 30-60% never coincide here).
+    other = striped_sample([1, 2, 3, -1], 1)
+    example, _ = build_example([(other, sample)], "semantic", IMAGE_SIZE, PATCH, np.random.default_rng(0), options)
+    assert not torch.equal(example.image_canvas[:, :32], example.image_canvas[:, 32:])
+    unaligned = PairOptions(crop_scale=(0.3, 0.6), jitter=0.4)
+    example, _ = build_example([(sample, sample)], "semantic", IMAGE_SIZE, PATCH, np.random.default_rng(0), unaligned)
+    assert not torch.equal(example.image_canvas[:, :32], example.image_canvas[:, 32:])
+
+
+def test_same_image_prob_makes_pairs_of_the_query() -> None:
+    sources = [WeightedSource(SyntheticScenes("shape", num_scenes=20, size=(48, 48)), "synthetic", 1.0)]
+    aligned = PairOptions(align_same=True)
+    always = PairDataset(sources, IMAGE_SIZE, PATCH, options=aligned, same_image_prob=1.0)
+    for i in range(6):
+        example = always[i]
+        assert torch.equal(example.image_canvas[:, :32], example.image_canvas[:, 32:])
+    never = PairDataset(sources, IMAGE_SIZE, PATCH, options=aligned, same_image_prob=0.0)
+    differs = [not torch.equal(never[i].image_canvas[:, :32], never[i].image_canvas[:, 32:]) for i in range(6)]
+    assert all(differs)  # shape scenes pair two different scenes
 
 
 def test_synthetic_scenes_are_seeded_and_tasks_label_sensibly() -> None:

@@ -46,6 +46,8 @@ class DataSection:
     weights: dict[str, float] = field(default_factory=dict)
     mixed_prob: float = 0.2
     mixed_count: int = 2
+    same_image_prob: float = 0.0
+    same_image_aligned: bool = False
     crop_scale: tuple[float, float] = (0.3, 1.0)
     flip_prob: float = 0.5
     jitter: float = 0.4
@@ -122,6 +124,7 @@ class TrainConfig:
                 0 < self.data.crop_scale[0] <= self.data.crop_scale[1] <= 1,
                 "data.crop_scale must satisfy 0 < lo <= hi <= 1",
             ),
+            (0 <= self.data.same_image_prob <= 1, "data.same_image_prob must lie in [0, 1]"),
             (0 <= self.data.block_mask_ratio < 1, "data.block_mask_ratio must lie in [0, 1)"),
             (all(w >= 0 for w in self.data.weights.values()), "data.weights must be non-negative"),
             (

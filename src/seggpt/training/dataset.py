@@ -66,6 +66,8 @@ class PairDataset(Dataset[Example]):
         image_size, patch_size: the model's canvas (H, W) and patch side.
         options: augmentation and masking.
         mixed_prob, mixed_count: probability of a mixed-context example and how many pairs it stitches.
+        same_image_prob: probability that a pair is two augmented views of its query sample (a copy-first
+            curriculum: the prompt holds exactly the query's content, so matching and copying are learned first).
     """
 
     def __init__(
@@ -79,6 +81,7 @@ class PairDataset(Dataset[Example]):
         mixed_prob: float = 0.0,
         mixed_count: int = 2,
         warmup_items: int = 0,
+        same_image_prob: float = 0.0,
     ):
         self.sources, self.image_size, self.patch_size = sources, image_size, patch_size
         self.seed, self.options, self.mixed_prob, self.mixed_count = (
@@ -87,7 +90,7 @@ class PairDataset(Dataset[Example]):
             mixed_prob,
             mixed_count,
         )
-        self.warmup_items = warmup_items
+        self.warmup_items, self.same_image_prob = warmup_items, same_image_prob
         self.all_weights = self._normalized([s.weight for s in sources])
         synthetic = [s.weight if isinstance(s.source, SyntheticScenes) else 0.0 for s in sources]
         self.warmup_weights = self._normalized(synthetic) if sum(synthetic) > 0 else self.all_weights
@@ -108,6 +111,8 @@ class PairDataset(Dataset[Example]):
         source = self.sources[int(rng.choice(len(self.sources), p=weights))].source
         count = self.mixed_count if rng.random() < self.mixed_prob else 1
         views = [source.pair(int(rng.integers(len(source))), rng) for _ in range(count)]
+        if self.same_image_prob > 0 and rng.random() < self.same_image_prob:
+            views = [(query, query) for _, query in views]
         example, _ = build_example(views, source.task, self.image_size, self.patch_size, rng, self.options)
         return example
 

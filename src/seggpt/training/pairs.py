@@ -34,6 +34,8 @@ class PairOptions:
         block_mask_ratio: fraction of the prompt half's target patches also masked in random blocks (Painter).
         min_colour_distance: the smallest RGB distance between two mapped colours and to black.
         colour_all: colour every shared label instead of a random subset (evaluation).
+        align_same: a pair of one sample (prompt is query) shows one view twice: the query is the prompt, so
+            the model only has to copy the prompt's colours in place (the first stage of a copy-first curriculum).
     """
 
     crop_scale: tuple[float, float] = (0.3, 1.0)
@@ -43,6 +45,7 @@ class PairOptions:
     block_mask_ratio: float = 0.0
     min_colour_distance: float = 60.0
     colour_all: bool = False
+    align_same: bool = False
 
 
 EVAL_OPTIONS = PairOptions(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip_prob=0.0, jitter=0.0, colour_all=True)
@@ -214,7 +217,8 @@ def build_example(
     queries: list[Sample] = []
     keys: list[int] = []
     for j, (prompt, query) in enumerate(views):
-        p, q = augment(prompt, half, rng, options), augment(query, half, rng, options)
+        p = augment(prompt, half, rng, options)
+        q = Sample(p.image, p.labels) if options.align_same and prompt is query else augment(query, half, rng, options)
         chosen = choose_keys(p.labels, q.labels, rng, options.colour_all)
         if task == "instance" and n > 1:  # one mapping over several pairs: objects of pair j get their own ids
             offset = (j + 1) * (1 << 20)

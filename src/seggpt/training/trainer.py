@@ -83,9 +83,11 @@ class Trainer:
                 flip_prob=data.flip_prob,
                 jitter=data.jitter,
                 block_mask_ratio=data.block_mask_ratio,
+                align_same=data.same_image_aligned,
             ),
             mixed_prob=data.mixed_prob,
             mixed_count=data.mixed_count,
+            same_image_prob=data.same_image_prob,
             warmup_items=data.synthetic_warmup_steps * run.batch_size,
         )
         self.eval_pairs = (
