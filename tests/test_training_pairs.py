@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from seggpt.inference.canvas import denormalize
+from seggpt.inference.palette import palette
 from seggpt.training.dataset import PairDataset, WeightedSource
 from seggpt.training.pairs import (
     EVAL_OPTIONS,
@@ -128,6 +129,26 @@ def test_aligned_same_image_pair_shows_one_view_twice() -> None:
     unaligned = PairOptions(crop_scale=(0.3, 0.6), jitter=0.4)
     example, _ = build_example([(sample, sample)], "semantic", IMAGE_SIZE, PATCH, np.random.default_rng(0), unaligned)
     assert not torch.equal(example.image_canvas[:, :32], example.image_canvas[:, 32:])
+
+
+def test_palette_prob_maps_keys_to_the_reference_palette() -> None:
+    prompt, query = striped_sample([1, 2, 3, 4], 0), striped_sample([4, 3, 2, 1], 1)
+    options = PairOptions(crop_scale=(1.0, 1.0), flip_prob=0.0, colour_all=True, palette_prob=1.0)
+    orders = set()
+    for seed in range(6):
+        example, layout = build_example(
+            [(prompt, query)], "semantic", IMAGE_SIZE, PATCH, np.random.default_rng(seed), options
+        )
+        assert layout.keys == [1, 2, 3, 4]
+        assert sorted(map(tuple, layout.colours[1:].tolist())) == sorted(map(tuple, palette(4)[1:].tolist()))
+        rgb = target_rgb(example.target_canvas)
+        for i, key in enumerate(layout.keys, start=1):  # painted with the mapped palette colour
+            assert (np.abs(rgb[:32, 8 * (key - 1) + 3] - layout.colours[i]) <= 1).all()
+        orders.add(tuple(map(tuple, layout.colours[1:].tolist())))
+    assert len(orders) > 1  # the assignment of palette colours to keys is random
+    random_only = PairOptions(crop_scale=(1.0, 1.0), flip_prob=0.0, colour_all=True)
+    _, layout = build_example([(prompt, query)], "semantic", IMAGE_SIZE, PATCH, np.random.default_rng(0), random_only)
+    assert not set(map(tuple, layout.colours[1:].tolist())) <= set(map(tuple, palette(4).tolist()))
 
 
 def test_same_image_prob_makes_pairs_of_the_query() -> None:

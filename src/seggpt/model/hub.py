@@ -60,7 +60,7 @@ HF_TO_OFFICIAL: tuple[tuple[str, str], ...] = (
 
 
 DEFAULT_MODEL = "seggpt-default"
-# The embedded default: a small SegGPT trained by `seggpt train` (recipe in configs/default_model.yaml),
+# The embedded default: a small SegGPT trained by `seggpt train` (recipe: scripts/train_default_model.sh),
 # shipped inside the package so that everything runs out of the box.
 DEFAULT_MODEL_FILE = Path(__file__).resolve().parents[1] / "weights" / "seggpt_default.safetensors"
 

@@ -48,6 +48,7 @@ class DataSection:
     mixed_count: int = 2
     same_image_prob: float = 0.0
     same_image_aligned: bool = False
+    palette_prob: float = 0.0
     crop_scale: tuple[float, float] = (0.3, 1.0)
     flip_prob: float = 0.5
     jitter: float = 0.4
@@ -125,6 +126,7 @@ class TrainConfig:
                 "data.crop_scale must satisfy 0 < lo <= hi <= 1",
             ),
             (0 <= self.data.same_image_prob <= 1, "data.same_image_prob must lie in [0, 1]"),
+            (0 <= self.data.palette_prob <= 1, "data.palette_prob must lie in [0, 1]"),
             (0 <= self.data.block_mask_ratio < 1, "data.block_mask_ratio must lie in [0, 1)"),
             (all(w >= 0 for w in self.data.weights.values()), "data.weights must be non-negative"),
             (

@@ -17,6 +17,7 @@ from PIL import Image
 from torch import Tensor
 
 from seggpt.inference.canvas import normalize
+from seggpt.inference.palette import palette
 from seggpt.training.sources import Sample, Task
 
 SEG_TYPE_CODES = {"semantic": 0, "instance": 1}
@@ -34,6 +35,9 @@ class PairOptions:
         block_mask_ratio: fraction of the prompt half's target patches also masked in random blocks (Painter).
         min_colour_distance: the smallest RGB distance between two mapped colours and to black.
         colour_all: colour every shared label instead of a random subset (evaluation).
+        palette_prob: probability that a pair's mapping uses the reference palette for its K colours (what
+            inference gives K classes: white first, then bright colours 85 apart), in random order, instead of
+            random colours; a small model trained on random colours only is too imprecise to tell them apart.
         align_same: a pair of one sample (prompt is query) shows one view twice: the query is the prompt, so
             the model only has to copy the prompt's colours in place (the first stage of a copy-first curriculum).
     """
@@ -45,6 +49,7 @@ class PairOptions:
     block_mask_ratio: float = 0.0
     min_colour_distance: float = 60.0
     colour_all: bool = False
+    palette_prob: float = 0.0
     align_same: bool = False
 
 
@@ -228,7 +233,10 @@ def build_example(
         prompts.append(p)
         queries.append(q)
         keys.extend(k for k in chosen if k not in keys)
-    colours = random_colours(len(keys), rng, options.min_colour_distance)
+    if keys and options.palette_prob > 0 and rng.random() < options.palette_prob:
+        colours = palette(len(keys))[1:][rng.permutation(len(keys))]
+    else:
+        colours = random_colours(len(keys), rng, options.min_colour_distance)
     halves = []
     for group in (prompts, queries):
         stitched = Sample(np.concatenate([s.image for s in group], 1), np.concatenate([s.labels for s in group], 1))

@@ -84,6 +84,7 @@ class Trainer:
                 jitter=data.jitter,
                 block_mask_ratio=data.block_mask_ratio,
                 align_same=data.same_image_aligned,
+                palette_prob=data.palette_prob,
             ),
             mixed_prob=data.mixed_prob,
             mixed_count=data.mixed_count,

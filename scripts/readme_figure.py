@@ -1,0 +1,78 @@
+"""Render the README's picture of the quick-start result: the prompts, then each query with the model's answer.
+
+    python scripts/readme_figure.py --examples examples/shapes --output docs/quickstart.png
+
+Row 1: each prompt image with its mask overlaid. Row 2: each query with the answer of `--model` overlaid
+(the same call as the README's main command). Row 3: the queries' ground truth, when `truth/` exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+import seggpt
+from seggpt.atomic import atomic_write
+
+
+def overlay(image: np.ndarray, labels: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8: label colours (row k for label k) blended over the image; label 0 untouched."""
+    paint = colours[labels.clip(0, len(colours) - 1)].astype(np.float32)
+    mixed = np.where((labels > 0)[..., None], 0.4 * image + 0.6 * paint, image)
+    return mixed.round().astype(np.uint8)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--examples", type=Path, default=Path("examples/shapes"))
+    parser.add_argument("--model", default="seggpt-default")
+    parser.add_argument("--type", choices=("semantic", "instance"), default="semantic")
+    parser.add_argument("--output", type=Path, required=True, help="PNG to write")
+    args = parser.parse_args()
+    prompts = sorted(args.examples.glob("prompt_*_mask.png"))
+    images = [p.with_name(p.name.replace("_mask", "")) for p in prompts]
+    queries = sorted((args.examples / "queries").glob("*.png"))
+    if not prompts or not queries:
+        raise SystemExit(f"error: {args.examples} needs prompt_<i>.png + prompt_<i>_mask.png and queries/*.png")
+    segmenter = seggpt.Segmenter(seggpt.load_model(args.model), seg_type=args.type)
+    segmenter.set_prompts(images, prompts)
+    predictions = segmenter.segment(queries)
+    colours = predictions[0].colours  # (K + 1, 3): row 0 black, row k for class_ids[k - 1]
+    ids = np.asarray(predictions[0].class_ids)
+    to_index = np.zeros(int(ids.max()) + 1 if len(ids) else 1, np.int64)
+    to_index[ids] = np.arange(1, len(ids) + 1)
+
+    def read(path: Path) -> np.ndarray:
+        return np.asarray(Image.open(path).convert("RGB"))
+
+    def index(labels: np.ndarray) -> np.ndarray:
+        return np.where((labels > 0) & (labels < len(to_index)), to_index[labels.clip(0, len(to_index) - 1)], 0)
+
+    rows = [
+        [overlay(read(i), index(np.asarray(Image.open(m)).astype(np.int64)), colours) for i, m in zip(images, prompts)]
+    ]
+    rows.append([overlay(read(q), index(p.labels), colours) for q, p in zip(queries, predictions)])
+    truths = [args.examples / "truth" / q.name for q in queries]
+    if all(t.is_file() for t in truths):
+        rows.append(
+            [
+                overlay(read(q), index(np.asarray(Image.open(t)).astype(np.int64)), colours)
+                for q, t in zip(queries, truths)
+            ]
+        )
+    width = max(len(r) for r in rows)
+    h, w = rows[1][0].shape[:2]
+    canvas = np.full((len(rows) * (h + 4), width * (w + 4), 3), 255, np.uint8)
+    for r, row in enumerate(rows):
+        for c, tile in enumerate(row):
+            tile = np.asarray(Image.fromarray(tile).resize((w, h)))
+            canvas[r * (h + 4) : r * (h + 4) + h, c * (w + 4) : c * (w + 4) + w] = tile
+    atomic_write(args.output, lambda tmp: Image.fromarray(canvas).save(tmp))
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
