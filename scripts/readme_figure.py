@@ -17,11 +17,15 @@ from PIL import Image
 import seggpt
 from seggpt.atomic import atomic_write
 
+SHOW_COLOURS = np.array(
+    [(0, 0, 0), (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240)], np.uint8
+)
+
 
 def overlay(image: np.ndarray, labels: np.ndarray, colours: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8: label colours (row k for label k) blended over the image; label 0 untouched."""
-    paint = colours[labels.clip(0, len(colours) - 1)].astype(np.float32)
-    mixed = np.where((labels > 0)[..., None], 0.4 * image + 0.6 * paint, image)
+    paint = colours[labels % len(colours)].astype(np.float32)
+    mixed = np.where((labels > 0)[..., None], 0.25 * image + 0.75 * paint, image)
     return mixed.round().astype(np.uint8)
 
 
@@ -40,7 +44,7 @@ def main() -> None:
     segmenter = seggpt.Segmenter(seggpt.load_model(args.model), seg_type=args.type)
     segmenter.set_prompts(images, prompts)
     predictions = segmenter.segment(queries)
-    colours = predictions[0].colours  # (K + 1, 3): row 0 black, row k for class_ids[k - 1]
+    colours = SHOW_COLOURS  # saturated colours read better over the scenes than the prompt palette's pale ones
     ids = np.asarray(predictions[0].class_ids)
     to_index = np.zeros(int(ids.max()) + 1 if len(ids) else 1, np.int64)
     to_index[ids] = np.arange(1, len(ids) + 1)
@@ -70,7 +74,7 @@ def main() -> None:
         for c, tile in enumerate(row):
             tile = np.asarray(Image.fromarray(tile).resize((w, h)))
             canvas[r * (h + 4) : r * (h + 4) + h, c * (w + 4) : c * (w + 4) + w] = tile
-    atomic_write(args.output, lambda tmp: Image.fromarray(canvas).save(tmp))
+    atomic_write(args.output, lambda tmp: Image.fromarray(canvas).save(tmp, optimize=True))
     print(f"wrote {args.output}")
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce the embedded default model (src/seggpt/weights/seggpt_default.safetensors): the three training
 # stages of configs/default_model_stage1.yaml, _stage2.yaml and default_model.yaml (each starts from the one
-# before), then the float16 copy into the package. About 55 minutes on 2 CPU cores.
+# before), then the float16 copy into the package. About 45 minutes on 2 CPU cores.
 #   usage: bash scripts/train_default_model.sh DATA_ROOT    (DATA_ROOT holds camvid/ and davis2016/)
 set -euo pipefail
 DATA=${1:?usage: bash scripts/train_default_model.sh DATA_ROOT (the folder that holds camvid/ and davis2016/)}
