@@ -28,7 +28,12 @@ class ModelSection:
 
 @dataclass(frozen=True)
 class DataSection:
-    """Data roots (None = not used), sampling weights per source family, pair building and evaluation."""
+    """Data roots (None = not used), sampling weights per source family, pair building and evaluation.
+
+    Curriculum keys (the embedded default's recipe): same_image_prob, the share of pairs made of two views of the
+    query's own sample; same_image_aligned, those two views are one (the answer is the prompt's target in place);
+    palette_prob, the share of pairs coloured with the reference palette instead of random colours.
+    """
 
     camvid_root: str | None = None
     ade20k_root: str | None = None
