@@ -17,6 +17,7 @@ from PIL import Image
 import seggpt
 from seggpt.atomic import atomic_write
 
+# Saturated colours read better over the scenes than the prompt palette's pale ones.
 SHOW_COLOURS = np.array(
     [(0, 0, 0), (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240)], np.uint8
 )
@@ -44,29 +45,23 @@ def main() -> None:
     segmenter = seggpt.Segmenter(seggpt.load_model(args.model), seg_type=args.type)
     segmenter.set_prompts(images, prompts)
     predictions = segmenter.segment(queries)
-    colours = SHOW_COLOURS  # saturated colours read better over the scenes than the prompt palette's pale ones
-    ids = np.asarray(predictions[0].class_ids)
-    to_index = np.zeros(int(ids.max()) + 1 if len(ids) else 1, np.int64)
-    to_index[ids] = np.arange(1, len(ids) + 1)
+    ids = predictions[0].class_ids  # ascending; the classes the prompts show
 
     def read(path: Path) -> np.ndarray:
         return np.asarray(Image.open(path).convert("RGB"))
 
-    def index(labels: np.ndarray) -> np.ndarray:
-        return np.where((labels > 0) & (labels < len(to_index)), to_index[labels.clip(0, len(to_index) - 1)], 0)
+    def read_labels(path: Path) -> np.ndarray:
+        return np.asarray(Image.open(path)).astype(np.int64)
 
-    rows = [
-        [overlay(read(i), index(np.asarray(Image.open(m)).astype(np.int64)), colours) for i, m in zip(images, prompts)]
-    ]
-    rows.append([overlay(read(q), index(p.labels), colours) for q, p in zip(queries, predictions)])
+    def index(labels: np.ndarray) -> np.ndarray:
+        """Class ids -> 1..K in `ids` order (the colour rows); ids that no prompt shows -> 0."""
+        return np.where(np.isin(labels, ids), np.searchsorted(ids, labels) + 1, 0)
+
+    rows = [[overlay(read(i), index(read_labels(m)), SHOW_COLOURS) for i, m in zip(images, prompts)]]
+    rows.append([overlay(read(q), index(p.labels), SHOW_COLOURS) for q, p in zip(queries, predictions)])
     truths = [args.examples / "truth" / q.name for q in queries]
     if all(t.is_file() for t in truths):
-        rows.append(
-            [
-                overlay(read(q), index(np.asarray(Image.open(t)).astype(np.int64)), colours)
-                for q, t in zip(queries, truths)
-            ]
-        )
+        rows.append([overlay(read(q), index(read_labels(t)), SHOW_COLOURS) for q, t in zip(queries, truths)])
     width = max(len(r) for r in rows)
     h, w = rows[1][0].shape[:2]
     canvas = np.full((len(rows) * (h + 4), width * (w + 4), 3), 255, np.uint8)

@@ -223,6 +223,7 @@ def build_example(
     keys: list[int] = []
     for j, (prompt, query) in enumerate(views):
         p = augment(prompt, half, rng, options)
+        # A separate Sample over the same arrays: the instance offset below rebinds each view's labels once.
         q = Sample(p.image, p.labels) if options.align_same and prompt is query else augment(query, half, rng, options)
         chosen = choose_keys(p.labels, q.labels, rng, options.colour_all)
         if task == "instance" and n > 1:  # one mapping over several pairs: objects of pair j get their own ids
