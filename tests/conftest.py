@@ -26,7 +26,7 @@ def _never_download(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Te
 
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    """tests/data: the official fixture (`official_small_a_*`) and the official ViT-L key list, shipped with the repo."""
+    """tests/data: the official fixture (`official_small_a_*`) and the official ViT-L key list, shipped in the repo."""
     return REFERENCE
 
 
