@@ -93,19 +93,19 @@ def test_resume_is_exact(model, folder, tmp_path: Path) -> None:
 
     import seggpt.tuning.tuner as tuner
 
-    original = tuner.save_state
+    original = tuner.TuneState.save
 
-    def save_then_stop(path: Path, payload: dict) -> None:
-        original(path, payload)
-        if payload["step"] == 3:
+    def save_then_stop(state: tuner.TuneState, path: Path) -> None:
+        original(state, path)
+        if state.step == 3:
             raise InterruptedRunError
 
-    tuner.save_state = save_then_stop
+    tuner.TuneState.save = save_then_stop  # type: ignore[method-assign]
     try:
         with pytest.raises(InterruptedRunError):
             tune_prompt(model, folder, config, state_path=partial, progress=False)
     finally:
-        tuner.save_state = original
+        tuner.TuneState.save = original  # type: ignore[method-assign]
     resumed = tune_prompt(model, folder, config, state_path=partial, resume=True, progress=False)
     torch.testing.assert_close(resumed.prompt_image, straight.prompt_image, rtol=0, atol=0)
     torch.testing.assert_close(resumed.prompt_target, straight.prompt_target, rtol=0, atol=0)

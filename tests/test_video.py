@@ -162,7 +162,7 @@ def test_bad_inputs_are_clear_errors():
     with pytest.raises(ValueError, match=r"frame 1 has size \(21, 30\), but the video's frames are \(20, 30\)"):
         segmenter.step(state, random_frames(1, (21, 30))[0])
     close = np.zeros((20, 30), dtype=np.int64)
-    close[:5], close[5:10] = 599, 600
+    close[:5], close[5:10] = 4999, 5000  # palette(5000) colours are 14 apart
     with pytest.raises(ValueError, match="closer than"):
         segmenter.init_state(frame, close)
     with pytest.raises(ValueError, match="memory must be"):

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from tqdm import tqdm
 
 from seggpt.evaluation import datasets, fewshot, semantic, vos
 from seggpt.evaluation.cache import ResultCache, write_json
+from seggpt.inference.prediction import Upsample
+from seggpt.inference.segmenter import Ensemble
 
 EPILOG = """examples:
   seggpt eval fewshot --dataset fss1000 --root fewshot_data --class-list fss_test_set.txt \\
@@ -63,7 +65,7 @@ def _add_fewshot(sub: Any) -> None:
     p.add_argument("--coco-images", type=Path, help="COCO-20i: the json's image folder")
     p.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3], help="PASCAL-5i / COCO-20i folds")
     p.add_argument("--shots", type=int, default=1, help="support images per episode (default 1)")
-    p.add_argument("--ensemble", default="feature", choices=("feature", "spatial", "none"))
+    p.add_argument("--ensemble", default="feature", choices=get_args(Ensemble))
     p.add_argument("--episodes", type=int, help="episodes per fold (default: one per image for FSS-1000, else 1000)")
     p.add_argument("--seed", type=int, default=0)
     _common(p)
@@ -95,7 +97,7 @@ def _add_semantic(sub: Any) -> None:
     p.add_argument("--ignore-index", type=int, default=255, help="label value left out (default 255)")
     p.add_argument("--class-names", help="comma-separated names of classes 0..N-1")
     p.add_argument("--num-prompts", type=int, default=4, help="training images used as prompts (default 4)")
-    p.add_argument("--ensemble", default="feature", choices=("feature", "spatial", "none"))
+    p.add_argument("--ensemble", default="feature", choices=get_args(Ensemble))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--predictions", type=Path, metavar="DIR", help="score DIR/<stem>.png (dataset ids), no model")
     p.add_argument(
@@ -105,7 +107,7 @@ def _add_semantic(sub: Any) -> None:
         help="a class that is background (e.g. 0 for synthetic scenes or VOC): black in the prompts, as SegGPT's "
         "background, instead of a coloured class",
     )
-    p.add_argument("--upsample", default="nearest", choices=("nearest", "bilinear"), help="see `seggpt segment`")
+    p.add_argument("--upsample", default="nearest", choices=get_args(Upsample), help="see `seggpt segment`")
     p.add_argument(
         "--tuned-prompt",
         type=Path,

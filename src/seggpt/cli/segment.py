@@ -6,7 +6,7 @@ import argparse
 import glob
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import torch
@@ -15,8 +15,11 @@ from tqdm import tqdm
 
 from seggpt import Prediction, Segmenter, load_model
 from seggpt.inference.io import load_rgb
+from seggpt.inference.prediction import Upsample
+from seggpt.inference.segmenter import Ensemble, Resize
 from seggpt.inference.tuned_prompt import load_tuned_prompt
 from seggpt.inference.writers import write_label_png, write_mask_png, write_overlay, write_rle_json
+from seggpt.model.seggpt import SegType
 
 FORMATS = ("label", "mask", "overlay", "rle")
 EPILOG = """examples:
@@ -80,7 +83,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--ensemble",
-        choices=("feature", "spatial", "none"),
+        choices=get_args(Ensemble),
         default="feature",
         help="combining several prompts: feature (averaged query features, default), spatial (prompts "
         "tiled in an n x n grid), none (each prompt alone, colour outputs averaged)",
@@ -94,7 +97,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--type",
         dest="seg_type",
-        choices=("instance", "semantic"),
+        choices=get_args(SegType),
         default="instance",
         help="type token: instance (default, as the official CLI) or semantic",
     )
@@ -107,13 +110,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--resize",
-        choices=("stretch", "pad"),
+        choices=get_args(Resize),
         default="stretch",
         help="stretch to the model's square input (official, default) or pad to keep the aspect ratio",
     )
     p.add_argument(
         "--upsample",
-        choices=("nearest", "bilinear"),
+        choices=get_args(Upsample),
         default="nearest",
         help="nearest: decode then resize labels (official, default); bilinear: resize colours, decode",
     )

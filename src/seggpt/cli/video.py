@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import torch
 from tqdm import tqdm
@@ -22,6 +22,7 @@ from seggpt.inference.video_io import (
     read_first_mask,
 )
 from seggpt.model import load_model
+from seggpt.model.seggpt import SegType
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -75,7 +76,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--overlay", type=Path, metavar="OUT.mp4", help="also write an overlay video")
     parser.add_argument("--rle", action="store_true", help="also write DIR/masks_rle.json (COCO RLE per object)")
-    parser.add_argument("--seg-type", choices=("instance", "semantic"), default="instance")
+    parser.add_argument("--seg-type", choices=get_args(SegType), default="instance")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--dtype", choices=tuple(DTYPES), default="float32")
     parser.set_defaults(run=run)

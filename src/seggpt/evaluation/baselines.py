@@ -16,13 +16,9 @@ from numpy.typing import NDArray
 
 from seggpt.inference.io import load_mask, load_rgb
 from seggpt.inference.palette import colours_to_labels
-from seggpt.inference.prediction import Prediction, nearest_index
+from seggpt.inference.prediction import Prediction
 from seggpt.inference.prompts import MaskType, encode_prompt_masks
-
-
-def resize_nearest(labels: NDArray[np.int64], size: tuple[int, int]) -> NDArray[np.int64]:
-    """(h, w) label map -> size (H, W), nearest, as the official output resize."""
-    return labels[np.ix_(nearest_index(labels.shape[0], size[0]), nearest_index(labels.shape[1], size[1]))]
+from seggpt.inference.resize import upsample_labels
 
 
 class PastePrompt:
@@ -58,7 +54,7 @@ class PastePrompt:
         out = []
         for query in query_images:
             image = load_rgb(query) if isinstance(query, str | Path) else np.asarray(query)
-            labels = resize_nearest(self._labels, image.shape[:2])
+            labels = upsample_labels(self._labels, image.shape[:2])
             index = np.searchsorted(self._class_ids, labels) + 1
             colour = self._colours[np.where(labels > 0, index.clip(max=len(self._colours) - 1), 0)].astype(np.float32)
             confidence = np.ones(labels.shape, np.float32)
@@ -75,4 +71,4 @@ class PasteFirstFrame:
         """Yield (index, first_mask resized to the frame) for every frame, as `VideoSegmenter.propagate`."""
         first = np.asarray(first_mask).astype(np.int64)
         for index, frame in enumerate(frames):
-            yield index, resize_nearest(first, np.asarray(frame).shape[:2])
+            yield index, upsample_labels(first, np.asarray(frame).shape[:2])

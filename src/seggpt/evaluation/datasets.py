@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from seggpt.inference.io import load_mask
+from seggpt.inference.io import load_mask, natural_key
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,8 @@ def fss1000(root: str | Path, class_list: str | Path | None = None) -> FewShotDa
         names = sorted(p.name for p in root.iterdir() if p.is_dir())
     dataset = FewShotDataset(name="fss1000", class_names=dict(enumerate(names)), items=[])
     for class_id, name in enumerate(names):
-        images = sorted((p for p in (root / name).glob("*.jpg") if p.with_suffix(".png").exists()), key=_natural)
+        images = [p for p in (root / name).glob("*.jpg") if p.with_suffix(".png").exists()]
+        images.sort(key=lambda p: natural_key(p.stem))
         for image in images:
             dataset.items.append((image, class_id))
             dataset.mask_paths.append(image.with_suffix(".png"))
@@ -291,7 +292,3 @@ def _existing_dir(path: str | Path, what: str) -> Path:
     if not path.is_dir():
         raise FileNotFoundError(f"{what} {path} is not a folder")
     return path
-
-
-def _natural(path: Path) -> tuple[int, str]:
-    return (int(path.stem), "") if path.stem.isdigit() else (1 << 30, path.stem)

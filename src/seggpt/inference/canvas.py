@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 from numpy.typing import NDArray
-from PIL import Image
 from torch import Tensor
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -26,20 +25,6 @@ def denormalize(x: Tensor) -> NDArray[np.float32]:
     std = torch.tensor(IMAGENET_STD, device=x.device).view(3, 1, 1)
     rgb = ((x.float() * std + mean) * 255).clamp(0, 255)
     return rgb.permute(1, 2, 0).cpu().numpy()
-
-
-def resize_image(rgb: NDArray[np.uint8], size: tuple[int, int]) -> NDArray[np.uint8]:
-    """(H, W, 3) uint8 -> (size[0], size[1], 3), bicubic as the official preprocessing."""
-    if rgb.shape[:2] == tuple(size):
-        return rgb
-    return np.asarray(Image.fromarray(rgb).resize((size[1], size[0]), Image.Resampling.BICUBIC))
-
-
-def resize_target(rgb: NDArray[np.uint8], size: tuple[int, int]) -> NDArray[np.uint8]:
-    """(H, W, 3) uint8 colour target -> (size[0], size[1], 3), nearest so no new colours appear."""
-    if rgb.shape[:2] == tuple(size):
-        return rgb
-    return np.asarray(Image.fromarray(rgb).resize((size[1], size[0]), Image.Resampling.NEAREST))
 
 
 def build_canvases(prompt_images: Tensor, prompt_targets: Tensor, query_images: Tensor) -> tuple[Tensor, Tensor]:

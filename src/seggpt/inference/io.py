@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,11 @@ def _to_uint8(array: NDArray[Any]) -> NDArray[np.uint8]:
         return np.clip(np.rint(array.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
     top = 65535 if array.max(initial=0) <= 65535 else int(array.max())
     return np.clip(np.rint(array.astype(np.float64) * (255.0 / max(top, 1))), 0, 255).astype(np.uint8)
+
+
+def natural_key(name: str) -> list[Any]:
+    """Sort key of file names that orders 'frame2' before 'frame10' (numbers by value, text case-blind)."""
+    return [(0, int(part)) if part.isdigit() else (1, part.lower()) for part in re.split(r"(\d+)", name)]
 
 
 def load_rgb(path: PathLike) -> NDArray[np.uint8]:

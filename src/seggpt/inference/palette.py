@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+MIN_COLOUR_DISTANCE = 16.0  # closer class colours cannot be told apart reliably in the model's colour output
+
 
 def palette(num_classes: int) -> NDArray[np.uint8]:
     """(num_classes + 1, 3) uint8 RGB colours; row 0 = background = black, row 1 = white.
@@ -65,3 +67,13 @@ def colours_to_labels(
         confidence = np.ones(len(x), dtype=np.float32)
     shape = rgb.shape[:2]
     return labels.reshape(shape).astype(np.int64), confidence.reshape(shape).astype(np.float32)
+
+
+def blend(
+    image: NDArray[np.uint8], paint: NDArray[np.uint8], foreground: NDArray[np.bool_], alpha: float = 0.5
+) -> NDArray[np.uint8]:
+    """The one overlay: (H, W, 3) uint8 `paint` colours blended over `image` with weight `alpha` where
+    `foreground` (H, W) is set; the image elsewhere. Rounded to the nearest integer."""
+    base = image.astype(np.float32)
+    out = np.where(foreground[..., None], (1 - alpha) * base + alpha * paint.astype(np.float32), base)
+    return np.rint(out).clip(0, 255).astype(np.uint8)

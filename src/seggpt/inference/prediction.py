@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from numpy.typing import NDArray
 
-from seggpt.inference.palette import colours_to_labels
+from seggpt.inference.palette import blend, colours_to_labels
+from seggpt.inference.resize import nearest_index
 
 Upsample = Literal["nearest", "bilinear"]
 _DECODE_CHUNK = 1 << 22  # pixels x classes per decoding step: bounds the (pixels, K) distance table's memory
@@ -61,10 +62,8 @@ class Prediction:
         if image.shape != (*self.labels.shape, 3):
             raise ValueError(f"overlay image shape {image.shape} differs from the prediction's {self.labels.shape}")
         index = np.searchsorted(self.class_ids, self.labels) + 1
-        paint = self.colours[np.where(self.labels > 0, index.clip(max=len(self.colours) - 1), 0)].astype(np.float32)
-        fg = (self.labels > 0)[..., None]
-        out = np.where(fg, (1 - alpha) * image.astype(np.float32) + alpha * paint, image.astype(np.float32))
-        return np.rint(out).clip(0, 255).astype(np.uint8)
+        paint = self.colours[np.where(self.labels > 0, index.clip(max=len(self.colours) - 1), 0)]
+        return blend(image, paint, self.labels > 0, alpha)
 
 
 def _decode(rgb: NDArray[np.float32], colours: NDArray[np.uint8]) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
@@ -83,11 +82,6 @@ def _decode_table(
         return _decode(rgb, colours)
     index, confidence = _decode(rgb, colours[1:])
     return index + 1, confidence
-
-
-def nearest_index(size_in: int, size_out: int) -> NDArray[np.int64]:
-    """Source index of each output pixel for nearest resizing, as torch's `F.interpolate(mode="nearest")`."""
-    return np.minimum(np.floor(np.arange(size_out) * (size_in / size_out)).astype(np.int64), size_in - 1)
 
 
 def decode_colour_output(

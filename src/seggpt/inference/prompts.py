@@ -19,10 +19,9 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from seggpt.inference.palette import labels_to_colours, min_colour_distance, palette
+from seggpt.inference.palette import MIN_COLOUR_DISTANCE, labels_to_colours, min_colour_distance, palette
 
 MaskType = Literal["auto", "binary", "labels", "colour"]
-MIN_COLOUR_DISTANCE = 16.0  # closer class colours cannot be told apart reliably in the model's colour output
 MAX_TARGET_COLOURS = 64  # more distinct colours in an RGB target means anti-aliasing or JPEG, not flat classes
 
 

@@ -5,19 +5,20 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from seggpt.inference.canvas import denormalize, normalize, resize_image, resize_target
+from seggpt.inference.canvas import denormalize, normalize
 from seggpt.inference.io import load_mask, load_rgb
 from seggpt.inference.prediction import Prediction, Upsample, decode_colour_output
 from seggpt.inference.prompts import MaskType, PromptTargets, encode_prompt_masks
+from seggpt.inference.resize import resize_image, resize_target
 from seggpt.inference.tuned_prompt import TunedPrompt
-from seggpt.model.seggpt import SegGPT, SegType
+from seggpt.model.seggpt import SegGPT, SegType, seg_type_code
 
 Ensemble = Literal["feature", "spatial", "none"]
 Resize = Literal["stretch", "pad"]
@@ -104,11 +105,11 @@ class Segmenter:
         dtype: torch.dtype | str = torch.float32,
         batch_size: int = 4,
     ):
+        seg_type_code(seg_type)  # fails early on an unknown type
         for name, value, allowed in (
-            ("seg_type", seg_type, ("instance", "semantic")),
-            ("ensemble", ensemble, ("feature", "spatial", "none")),
-            ("resize", resize, ("stretch", "pad")),
-            ("upsample", upsample, ("nearest", "bilinear")),
+            ("ensemble", ensemble, get_args(Ensemble)),
+            ("resize", resize, get_args(Resize)),
+            ("upsample", upsample, get_args(Upsample)),
         ):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")

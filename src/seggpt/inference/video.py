@@ -15,19 +15,22 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
-from PIL import Image
 from torch import Tensor
 
-from seggpt.inference.canvas import denormalize, normalize, resize_image
-from seggpt.inference.palette import colours_to_labels, labels_to_colours, min_colour_distance, palette
-from seggpt.model.seggpt import SegGPT
-
-MIN_COLOUR_DISTANCE = 30.0  # below this the model's colour output cannot tell two objects apart reliably
+from seggpt.inference.canvas import denormalize, normalize
+from seggpt.inference.palette import (
+    MIN_COLOUR_DISTANCE,
+    colours_to_labels,
+    labels_to_colours,
+    min_colour_distance,
+    palette,
+)
+from seggpt.inference.resize import resize_image, resize_labels
+from seggpt.model.seggpt import SegGPT, SegType, seg_type_code
 
 
 @dataclass
@@ -95,14 +98,13 @@ class VideoSegmenter:
         *,
         memory: int = 8,
         keep_first: bool = True,
-        seg_type: Literal["instance", "semantic"] = "instance",
+        seg_type: SegType = "instance",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ):
         if memory < 0 or (memory == 0 and not keep_first):
             raise ValueError(f"memory must be >= 1 (or >= 0 with keep_first), got {memory}")
-        if seg_type not in ("instance", "semantic"):
-            raise ValueError(f"seg_type must be 'instance' or 'semantic', got {seg_type!r}")
+        seg_type_code(seg_type)  # fails early on an unknown type
         param = next(model.parameters())
         self.device = torch.device(device) if device is not None else param.device
         self.dtype = dtype if dtype is not None else param.dtype
@@ -187,7 +189,7 @@ class VideoSegmenter:
         index, _ = colours_to_labels(denormalize(out[0]), state.colours)  # (h, W) into [0] + object_ids
         self._remember(state, query, index)
         ids = np.concatenate([[0], state.object_ids]).astype(np.int64)
-        labels = ids[_resize_index(index, state.frame_size)]
+        labels = ids[resize_labels(index, state.frame_size)]
         state.frame_index += 1
         return labels
 
@@ -225,7 +227,7 @@ class VideoSegmenter:
         """Make (frame, labels) the kept prompt (keep_first) or the first memory entry."""
         image = self._image(frame)
         index = np.where(labels > 0, np.searchsorted(state.object_ids, labels) + 1, 0)  # into state.colours
-        index = _resize_index(index, self.query_size)
+        index = resize_labels(index, self.query_size)
         if self.keep_first:
             state.anchor_image, state.anchor_target = image, self._target(state, index)
         else:
@@ -267,11 +269,3 @@ def _check_frame(frame: NDArray[np.uint8], size: tuple[int, int] | None, what: s
 
 def _prompts(anchor: Tensor | None, memory: deque[Tensor]) -> list[Tensor]:
     return ([anchor] if anchor is not None else []) + list(memory)
-
-
-def _resize_index(index: NDArray[np.int64], size: tuple[int, int]) -> NDArray[np.int64]:
-    """(h, w) non-negative ints -> (size) by nearest, like `resize_target` (the official output resize)."""
-    if index.shape == tuple(size):
-        return index.astype(np.int64)
-    resized = Image.fromarray(index.astype(np.int32), mode="I").resize((size[1], size[0]), Image.Resampling.NEAREST)
-    return np.asarray(resized).astype(np.int64)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -24,9 +23,10 @@ import av
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
-from pycocotools import mask as mask_utils
 
-from seggpt.inference.io import load_mask, load_rgb
+from seggpt.inference.io import load_mask, load_rgb, natural_key
+from seggpt.inference.palette import blend
+from seggpt.inference.writers import mask_to_rle
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -120,11 +120,6 @@ def _probe_video(path: Path) -> tuple[int | None, float]:
         raise ValueError(f"cannot open the video {path} (corrupt, empty or not a video): {err}") from err
 
 
-def natural_key(name: str) -> list[Any]:
-    """Sort key that orders 'frame2' before 'frame10'."""
-    return [(0, int(part)) if part.isdigit() else (1, part.lower()) for part in re.split(r"(\d+)", name)]
-
-
 def find_first_annotation(frames_folder: Path, first_frame_name: str) -> Path | None:
     """The first frame's mask in a DAVIS or YouTube-VOS layout: `JPEGImages` -> `Annotations`, `<name>.png`."""
     parts = frames_folder.resolve().parts
@@ -188,8 +183,7 @@ def encode_rle(labels: NDArray[np.integer]) -> dict[str, dict[str, Any]]:
     """(H, W) object ids -> {str(id): COCO RLE {"size": [H, W], "counts": str}} for every id > 0 present."""
     out = {}
     for obj in np.unique(labels[labels > 0]):
-        rle = mask_utils.encode(np.asfortranarray((labels == obj).astype(np.uint8)))
-        out[str(int(obj))] = {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}
+        out[str(int(obj))] = mask_to_rle(labels == obj)[0]
     return out
 
 
@@ -252,9 +246,7 @@ class ResultWriter:
 
 def overlay(rgb: NDArray[np.uint8], labels: NDArray[np.integer], palette: NDArray[np.uint8]) -> NDArray[np.uint8]:
     """(H, W, 3) frame with each object blended half-and-half with its palette colour."""
-    colours = palette[np.clip(labels, 0, len(palette) - 1)].astype(np.float32)
-    blended = np.where((labels > 0)[..., None], 0.5 * rgb + 0.5 * colours, rgb)
-    return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    return blend(rgb, palette[np.clip(labels, 0, len(palette) - 1)], labels > 0, 0.5)
 
 
 def _video_codec() -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pycocotools.mask as mask_utils
@@ -56,6 +57,12 @@ def write_overlay(path: PathLike, overlay: NDArray[np.uint8]) -> Path:
     return atomic_write(path, lambda tmp: _save_image(image, tmp))
 
 
+def mask_to_rle(mask: NDArray[np.bool_]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(H, W) bool mask -> (JSON-ready COCO RLE {"size": [H, W], "counts": str}, pycocotools' own RLE object)."""
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}, rle
+
+
 def prediction_to_rle(prediction: Prediction) -> list[dict]:
     """One COCO RLE record per predicted (non-empty) class: {class_id, segmentation{size, counts}, area, bbox}.
 
@@ -65,11 +72,11 @@ def prediction_to_rle(prediction: Prediction) -> list[dict]:
     for class_id, mask in zip(prediction.class_ids.tolist(), prediction.masks):
         if not mask.any():
             continue
-        rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+        segmentation, rle = mask_to_rle(mask)
         records.append(
             {
                 "class_id": int(class_id),
-                "segmentation": {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")},
+                "segmentation": segmentation,
                 "area": int(mask_utils.area(rle)),
                 "bbox": [float(v) for v in mask_utils.toBbox(rle)],
             }

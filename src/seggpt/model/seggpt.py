@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +15,13 @@ from seggpt.model.layers import Block, LayerNorm2d, PatchEmbed, resize_abs_pos
 
 SegType = Literal["instance", "semantic"]
 SEMANTIC, INSTANCE = 0, 1  # the official `seg_type` codes: 0 -> type_token_cls, 1 -> type_token_ins
+
+
+def seg_type_code(seg_type: str) -> int:
+    """The official code of a type token name ("semantic" -> 0, "instance" -> 1); a clear error for any other."""
+    if seg_type not in get_args(SegType):
+        raise ValueError(f"seg_type must be 'instance' or 'semantic', got {seg_type!r}")
+    return INSTANCE if seg_type == "instance" else SEMANTIC
 
 
 class SegGPT(nn.Module):
@@ -162,10 +169,7 @@ class SegGPT(nn.Module):
         if bool_masked_pos is None:
             bool_masked_pos = self.default_mask(B, image_canvas.device)
         if isinstance(seg_type, str):
-            if seg_type not in ("instance", "semantic"):
-                raise ValueError(f"seg_type must be 'instance' or 'semantic', got {seg_type!r}")
-            code = INSTANCE if seg_type == "instance" else SEMANTIC
-            seg_type = torch.full((B,), code, dtype=torch.long, device=image_canvas.device)
+            seg_type = torch.full((B,), seg_type_code(seg_type), dtype=torch.long, device=image_canvas.device)
         tokens = self.embed(image_canvas, target_canvas, bool_masked_pos, seg_type)
         out = self.decode(self.encode(tokens, ensemble_groups, query_only))
         if query_only:

@@ -57,13 +57,18 @@ def build_optimizer(model: nn.Module, optim: OptimSection) -> torch.optim.AdamW:
     return torch.optim.AdamW(param_groups(model, optim.weight_decay, optim.layer_decay), lr=optim.lr, betas=optim.betas)
 
 
-def lr_at(step: int, total_steps: int, optim: OptimSection) -> float:
+def warmup_cosine(step: int, total_steps: int, *, lr: float, min_lr: float, warmup_steps: int) -> float:
     """Learning rate of `step` (0-based): linear warmup to `lr` over warmup_steps, then cosine down to `min_lr`."""
-    if step < optim.warmup_steps:
-        return optim.lr * (step + 1) / optim.warmup_steps
-    span = max(1, total_steps - optim.warmup_steps)
-    progress = min(1.0, (step - optim.warmup_steps) / span)
-    return optim.min_lr + (optim.lr - optim.min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    if step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    span = max(1, total_steps - warmup_steps)
+    progress = min(1.0, (step - warmup_steps) / span)
+    return min_lr + (lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def lr_at(step: int, total_steps: int, optim: OptimSection) -> float:
+    """`warmup_cosine` with the training config's lr, min_lr and warmup_steps."""
+    return warmup_cosine(step, total_steps, lr=optim.lr, min_lr=optim.min_lr, warmup_steps=optim.warmup_steps)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:

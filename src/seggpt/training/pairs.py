@@ -13,14 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from numpy.typing import NDArray
-from PIL import Image
 from torch import Tensor
 
 from seggpt.inference.canvas import normalize
 from seggpt.inference.palette import palette
+from seggpt.inference.resize import resize_image, resize_labels
+from seggpt.model.seggpt import seg_type_code
 from seggpt.training.sources import Sample, Task
-
-SEG_TYPE_CODES = {"semantic": 0, "instance": 1}
 
 
 @dataclass(frozen=True)
@@ -90,14 +89,6 @@ def random_colours(count: int, rng: np.random.Generator, min_distance: float = 6
     return np.array(chosen, dtype=np.uint8).reshape(count, 3)
 
 
-def resize_labels(labels: NDArray[np.int64], size: tuple[int, int]) -> NDArray[np.int64]:
-    """(H, W) int64 label map -> size (h, w), nearest."""
-    if labels.shape == tuple(size):
-        return labels
-    img = Image.fromarray(labels.astype(np.int32), mode="I")
-    return np.asarray(img.resize((size[1], size[0]), Image.Resampling.NEAREST)).astype(np.int64)
-
-
 def resized_crop(
     sample: Sample,
     size: tuple[int, int],
@@ -115,8 +106,7 @@ def resized_crop(
     top, left = int(rng.integers(H - ch + 1)), int(rng.integers(W - cw + 1))
     image = sample.image[top : top + ch, left : left + cw]
     labels = sample.labels[top : top + ch, left : left + cw]
-    resized = np.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.Resampling.BICUBIC))
-    return Sample(resized, resize_labels(labels, size))
+    return Sample(resize_image(image, size), resize_labels(labels, size))
 
 
 def colour_jitter(image: NDArray[np.uint8], rng: np.random.Generator, strength: float) -> NDArray[np.uint8]:
@@ -139,7 +129,7 @@ def augment(sample: Sample, size: tuple[int, int], rng: np.random.Generator, opt
     """One augmented view at `size` (h, w): resized crop (crop_scale (1, 1): none), flip, colour jitter on the image."""
     if options.crop_scale == (1.0, 1.0):  # the whole image, stretched
         view = Sample(
-            np.asarray(Image.fromarray(sample.image).resize((size[1], size[0]), Image.Resampling.BICUBIC)),
+            resize_image(sample.image, size),
             resize_labels(sample.labels, size),
         )
     else:
@@ -253,7 +243,7 @@ def build_example(
         target_canvas=torch.cat([normalize(prompt_target), normalize(query_target)], dim=1),
         valid=torch.from_numpy(np.concatenate([prompt_valid, query_valid], 0))[None],
         bool_masked_pos=torch.from_numpy(block_mask(grid, options.block_mask_ratio, rng)),
-        seg_type=torch.tensor(SEG_TYPE_CODES[task], dtype=torch.long),
+        seg_type=torch.tensor(seg_type_code(task), dtype=torch.long),
     )
     lookup = {k: i + 1 for i, k in enumerate(keys)}
     query_labels = np.zeros(half, dtype=np.int64)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -23,8 +23,7 @@ from seggpt.inference.canvas import normalize
 from seggpt.inference.palette import palette
 from seggpt.inference.tuned_prompt import TunedPrompt, model_fingerprint
 from seggpt.model import SegGPT
-from seggpt.training.config import OptimSection
-from seggpt.training.optim import lr_at
+from seggpt.training.optim import warmup_cosine
 from seggpt.training.pairs import PairOptions, augment, colour_target
 from seggpt.training.sources import SemanticFolder
 
@@ -98,9 +97,33 @@ def sample_batch(
     return torch.stack(images), torch.stack(targets), torch.stack(valids)
 
 
-def save_state(path: Path, state: dict) -> None:
-    """torch.save to a temp file in the same folder, then rename (never a half-written state)."""
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
+@dataclass
+class TuneState:
+    """What an interrupted tuning run needs to resume exactly.
+
+    Attributes:
+        step: optimiser steps done.
+        prompt_image, prompt_target: (3, h, W) float32 normalized, the learned prompt.
+        optimizer: the AdamW `state_dict()`.
+        rng: the numpy generator's `bit_generator.state`.
+    """
+
+    step: int
+    prompt_image: Tensor
+    prompt_target: Tensor
+    optimizer: dict[str, Any]
+    rng: dict[str, Any]
+
+    def save(self, path: Path) -> None:
+        """torch.save of the fields to a temp file in the same folder, then rename (never a half-written state)."""
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        atomic_write(path, lambda tmp: torch.save(fields, tmp))
+
+    @classmethod
+    def load(cls, path: Path, device: torch.device) -> TuneState:
+        """Read a state written by `save` (tensors and plain values only: weights_only)."""
+        fields = torch.load(path, map_location=device, weights_only=True)
+        return cls(**{name: fields[name] for name in cls.__dataclass_fields__})
 
 
 def tune_prompt(
@@ -135,24 +158,25 @@ def tune_prompt(
     prompt_image = torch.nn.Parameter(init_image[0].to(device))
     prompt_target = torch.nn.Parameter(init_target[0].to(device))
     optimizer = torch.optim.AdamW([prompt_image, prompt_target], lr=config.lr, weight_decay=0.0)
-    schedule = OptimSection(lr=config.lr, min_lr=config.min_lr, warmup_steps=config.warmup_steps)
     start = 0
     state_file = Path(state_path) if state_path is not None else None
     if resume and state_file is not None and state_file.is_file():
-        state = torch.load(state_file, map_location=device, weights_only=True)
+        state = TuneState.load(state_file, device)
         with torch.no_grad():
-            prompt_image.copy_(state["prompt_image"])
-            prompt_target.copy_(state["prompt_target"])
-        optimizer.load_state_dict(state["optimizer"])
-        rng.bit_generator.state = state["rng"]
-        start = int(state["step"])
+            prompt_image.copy_(state.prompt_image)
+            prompt_target.copy_(state.prompt_target)
+        optimizer.load_state_dict(state.optimizer)
+        rng.bit_generator.state = state.rng
+        start = int(state.step)
     B = config.batch_size
     rows = model.grid_size[0] // 2
     mask = torch.ones(B, rows, model.grid_size[1], dtype=torch.bool, device=device)  # the whole query half
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps, disable=not progress, desc="tune")
     for step in bar:
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, config.steps, schedule)
+            group["lr"] = warmup_cosine(
+                step, config.steps, lr=config.lr, min_lr=config.min_lr, warmup_steps=config.warmup_steps
+            )
         queries, targets, valid = (t.to(device) for t in sample_batch(data, colours, half, B, rng, options))
         image_canvas = torch.cat([prompt_image.expand(B, -1, -1, -1), queries], dim=2)
         target_canvas = torch.cat([prompt_target.expand(B, -1, -1, -1), targets], dim=2)
@@ -165,16 +189,13 @@ def tune_prompt(
         bar.set_postfix(loss=f"{loss.item():.4f}")
         done = step + 1
         if state_file is not None and (done == config.steps or (config.save_every and done % config.save_every == 0)):
-            save_state(
-                state_file,
-                {
-                    "step": done,
-                    "prompt_image": prompt_image.detach(),
-                    "prompt_target": prompt_target.detach(),
-                    "optimizer": optimizer.state_dict(),
-                    "rng": rng.bit_generator.state,
-                },
-            )
+            TuneState(
+                done,
+                prompt_image.detach(),
+                prompt_target.detach(),
+                optimizer.state_dict(),
+                dict(rng.bit_generator.state),
+            ).save(state_file)
     return TunedPrompt(
         prompt_image=prompt_image.detach().cpu(),
         prompt_target=prompt_target.detach().cpu(),
