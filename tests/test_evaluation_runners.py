@@ -10,8 +10,12 @@ import pytest
 from PIL import Image
 
 from seggpt.cli.main import main
+from seggpt.data.coco import coco20i
+from seggpt.data.fewshot import sample_episodes
+from seggpt.data.folder import label_map_pairs
+from seggpt.data.fss1000 import fss1000
+from seggpt.data.voc import pascal5i
 from seggpt.evaluation.cache import ResultCache
-from seggpt.evaluation.datasets import coco20i, fss1000, label_map_pairs, pascal5i, sample_episodes
 from seggpt.evaluation.semantic import choose_prompts, evaluate_semantic, from_prediction_labels, to_prompt_labels
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

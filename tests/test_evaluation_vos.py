@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from seggpt.cli.main import main
-from seggpt.evaluation.datasets import davis_sequences, read_davis_annotation
+from seggpt.data.davis import davis_sequences, read_davis_annotation
 from seggpt.evaluation.vos import score_frames, score_sequence, summarize
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

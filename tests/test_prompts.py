@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seggpt.inference.io import load_mask
+from seggpt.data.io import load_mask
 from seggpt.inference.palette import colours_to_labels, palette
 from seggpt.inference.prompts import encode_prompt_masks
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seggpt.inference.io import load_mask, load_rgb
+from seggpt.data.io import load_mask, load_rgb
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

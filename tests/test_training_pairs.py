@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from seggpt.data.sources import Sample
 from seggpt.inference.canvas import denormalize
 from seggpt.inference.palette import palette
 from seggpt.training.dataset import PairDataset, WeightedSource
@@ -20,7 +21,6 @@ from seggpt.training.pairs import (
     collate_examples,
     random_colours,
 )
-from seggpt.training.sources import Sample
 from seggpt.training.synthetic import SYNTHETIC_TASKS, SyntheticScenes, render_scene
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -187,7 +187,8 @@ def test_synthetic_scenes_are_seeded_and_tasks_label_sensibly() -> None:
 def test_camvid_and_davis_sources() -> None:
     if not (DATA / "camvid").is_dir() or not (DATA / "davis2016").is_dir():
         pytest.skip(f"CamVid / DAVIS 2016 not found under {DATA}")
-    from seggpt.training.sources import camvid, davis
+    from seggpt.data.camvid import camvid
+    from seggpt.data.davis import davis
 
     source = camvid(DATA / "camvid", "val")
     assert len(source) == 101

@@ -14,12 +14,12 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from seggpt.cli.main import main
+from seggpt.data.davis import find_first_annotation
 from seggpt.inference.video_io import (
     FrameSource,
     OverlayWriter,
     ResultWriter,
     davis_palette,
-    find_first_annotation,
     read_first_mask,
 )
 from seggpt.model import save_model

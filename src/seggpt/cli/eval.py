@@ -12,7 +12,14 @@ from typing import Any, get_args
 
 from tqdm import tqdm
 
-from seggpt.evaluation import datasets, fewshot, semantic, vos
+from seggpt.data.camvid import CAMVID_CLASSES
+from seggpt.data.coco import coco20i
+from seggpt.data.davis import davis_sequences
+from seggpt.data.fewshot import FewShotDataset, sample_episodes
+from seggpt.data.folder import label_map_pairs
+from seggpt.data.fss1000 import fss1000
+from seggpt.data.voc import pascal5i
+from seggpt.evaluation import fewshot, semantic, vos
 from seggpt.evaluation.cache import ResultCache, write_json
 from seggpt.inference.prediction import Upsample
 from seggpt.inference.segmenter import Ensemble
@@ -152,7 +159,7 @@ def run_fewshot(args: argparse.Namespace) -> int:
     for fold in [None] if args.dataset == "fss1000" else args.folds:
         dataset = _fewshot_dataset(args, fold)
         num_episodes = args.episodes if args.episodes or args.dataset == "fss1000" else 1000
-        episodes = datasets.sample_episodes(dataset, args.shots, num_episodes, args.seed)
+        episodes = sample_episodes(dataset, args.shots, num_episodes, args.seed)
         settings = {
             "protocol": "fewshot",
             "dataset": dataset.name,
@@ -179,22 +186,22 @@ def run_fewshot(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fewshot_dataset(args: argparse.Namespace, fold: int | None) -> datasets.FewShotDataset:
+def _fewshot_dataset(args: argparse.Namespace, fold: int | None) -> FewShotDataset:
     if args.dataset == "coco20i":
         if not (args.coco_annotations and args.coco_images):
             raise ValueError("coco20i needs --coco-annotations JSON and --coco-images DIR")
-        return datasets.coco20i(args.coco_annotations, args.coco_images, int(fold))  # type: ignore[arg-type]
+        return coco20i(args.coco_annotations, args.coco_images, int(fold))  # type: ignore[arg-type]
     if args.root is None:
         raise ValueError(f"{args.dataset} needs --root DIR")
     if args.dataset == "fss1000":
-        return datasets.fss1000(args.root, args.class_list)
-    return datasets.pascal5i(args.root, int(fold), args.image_list)  # type: ignore[arg-type]
+        return fss1000(args.root, args.class_list)
+    return pascal5i(args.root, int(fold), args.image_list)  # type: ignore[arg-type]
 
 
 def run_vos(args: argparse.Namespace) -> int:
     """Predict (with --model) into OUTPUT/<seq>/, or score --results; print J&F; write OUTPUT/vos.json."""
     _one_source(args, "results")
-    sequences = datasets.davis_sequences(args.davis_root, args.resolution, args.sequences, args.imageset, args.year)
+    sequences = davis_sequences(args.davis_root, args.resolution, args.sequences, args.imageset, args.year)
     results_dir = args.results if args.results is not None else args.output
     settings = {"protocol": "vos", "davis_root": str(args.davis_root.resolve()), "resolution": args.resolution,
                 "results": str(results_dir.resolve()), "model": args.model, "memory": args.memory,
@@ -232,7 +239,7 @@ def run_semantic(args: argparse.Namespace) -> int:
     """Predict (with --model, prompts from the training split) or read --predictions; print IoU; write JSON."""
     _one_source(args, "predictions")
     num_classes, ignore_index, names = _semantic_classes(args)
-    pairs = datasets.label_map_pairs(args.images, args.labels)
+    pairs = label_map_pairs(args.images, args.labels)
     settings: dict[str, Any] = {"protocol": "semantic", "images": str(args.images.resolve()), "model": args.model,
                                 "predictions": str(args.predictions), "num_classes": num_classes,
                                 "ignore_index": ignore_index, "num_prompts": args.num_prompts,
@@ -251,7 +258,7 @@ def run_semantic(args: argparse.Namespace) -> int:
     elif args.predictions is None:
         if not (args.train_images and args.train_labels):
             raise ValueError("--model and --baseline need --train-images and --train-labels to draw prompts from")
-        train = datasets.label_map_pairs(args.train_images, args.train_labels)
+        train = label_map_pairs(args.train_images, args.train_labels)
         chosen = semantic.choose_prompts([p[1] for p in train], args.num_prompts, num_classes, ignore_index, args.seed)
         settings["prompts"] = [train[i][0].name for i in chosen]
         segmenter = _segmenter(args, seg_type="semantic", ensemble=args.ensemble, upsample=args.upsample)
@@ -274,7 +281,7 @@ def run_semantic(args: argparse.Namespace) -> int:
 
 def _semantic_classes(args: argparse.Namespace) -> tuple[int, int, list[str]]:
     if args.preset == "camvid":
-        return len(semantic.CAMVID_CLASSES), len(semantic.CAMVID_CLASSES), list(semantic.CAMVID_CLASSES)
+        return len(CAMVID_CLASSES), len(CAMVID_CLASSES), list(CAMVID_CLASSES)
     if args.num_classes is None:
         raise ValueError("give --num-classes N (or --preset camvid)")
     names = args.class_names.split(",") if args.class_names else [str(i) for i in range(args.num_classes)]

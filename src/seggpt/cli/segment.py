@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from seggpt import Prediction, Segmenter, load_model
-from seggpt.inference.io import load_rgb
+from seggpt.data.io import load_rgb
 from seggpt.inference.prediction import Upsample
 from seggpt.inference.segmenter import Ensemble, Resize
 from seggpt.inference.tuned_prompt import load_tuned_prompt

@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from seggpt.data import CLASS_LAYOUTS
+
 EPILOG = """examples:
   # tune a CamVid prompt for a model, then use it
   seggpt tune --dataset camvid --data-root data/camvid --model model.safetensors --output camvid_prompt.safetensors
@@ -31,7 +33,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--dataset", required=True, choices=("camvid", "ade20k", "voc", "folder"), help="dataset layout")
+    p.add_argument("--dataset", required=True, choices=(*CLASS_LAYOUTS, "folder"), help="dataset layout")
     p.add_argument("--data-root", type=Path, help="dataset root (camvid, ade20k, voc)")
     p.add_argument("--split", help="training split folder (default: the layout's training split)")
     p.add_argument("--images", type=Path, help="folder dataset: the images")

@@ -10,7 +10,8 @@ from typing import Any, get_args
 import torch
 from tqdm import tqdm
 
-from seggpt.inference.io import load_rgb
+from seggpt.data.davis import find_first_annotation
+from seggpt.data.io import load_rgb
 from seggpt.inference.video import VideoSegmenter
 from seggpt.inference.video_io import (
     FrameSource,
@@ -18,7 +19,6 @@ from seggpt.inference.video_io import (
     ResultWriter,
     check_indexed_ids,
     davis_palette,
-    find_first_annotation,
     read_first_mask,
 )
 from seggpt.model import load_model

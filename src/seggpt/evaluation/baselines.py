@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from seggpt.inference.io import load_mask, load_rgb
+from seggpt.data.io import load_mask, load_rgb
 from seggpt.inference.palette import colours_to_labels
 from seggpt.inference.prediction import Prediction
 from seggpt.inference.prompts import MaskType, encode_prompt_masks

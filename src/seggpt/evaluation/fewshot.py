@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from seggpt.data.fewshot import Episode, FewShotDataset
 from seggpt.evaluation.cache import ResultCache
-from seggpt.evaluation.datasets import Episode, FewShotDataset
 from seggpt.evaluation.metrics import FewShotIoU, fg_bg_intersection_union
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def run_episode(segmenter: Segmenter, dataset: FewShotDataset, episode: Episode) -> tuple[np.ndarray, np.ndarray]:
     """Segment one episode's query from its supports; returns (2,) [background, foreground] intersection, union."""
-    from seggpt.inference.io import load_rgb
+    from seggpt.data.io import load_rgb
 
     prompt_images = [load_rgb(dataset.items[i][0]) for i in episode.supports]
     prompt_masks = [dataset.read_target(i)[0] for i in episode.supports]

@@ -14,17 +14,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from seggpt.data.io import load_label_map
 from seggpt.evaluation.cache import ResultCache
-from seggpt.evaluation.datasets import read_label_png
 from seggpt.evaluation.metrics import confusion_matrix, iou_per_class
 
 if TYPE_CHECKING:
     from seggpt.inference.segmenter import Segmenter
 
 PROMPT_IGNORE = 255  # the ignore value of shifted prompt label maps
-
-CAMVID_CLASSES = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian",
-                  "Bicyclist")  # fmt: skip
 
 
 def choose_prompts(
@@ -38,7 +35,7 @@ def choose_prompts(
     if not 1 <= num_prompts <= len(label_paths):
         raise ValueError(f"num_prompts must be 1..{len(label_paths)} (the training maps), got {num_prompts}")
     order = np.random.default_rng(seed).permutation(len(label_paths))
-    present = {int(i): set(np.unique(read_label_png(label_paths[i])).tolist()) - {ignore_index} for i in order}
+    present = {int(i): set(np.unique(load_label_map(label_paths[i])).tolist()) - {ignore_index} for i in order}
     chosen: list[int] = []
     covered: set[int] = set()
     for _ in range(num_prompts):
@@ -77,10 +74,10 @@ def set_class_prompts(
     background: int | None = None,
 ) -> None:
     """Give the segmenter the chosen training images with their (shifted) label maps as prompts."""
-    from seggpt.inference.io import load_rgb
+    from seggpt.data.io import load_rgb
 
     images = [load_rgb(pairs[i][0]) for i in chosen]
-    masks = [to_prompt_labels(read_label_png(pairs[i][1]), ignore_index, background) for i in chosen]
+    masks = [to_prompt_labels(load_label_map(pairs[i][1]), ignore_index, background) for i in chosen]
     segmenter.set_prompts(images, masks, ignore_value=PROMPT_IGNORE, mask_type="labels")
 
 
@@ -110,18 +107,18 @@ def evaluate_semantic(
     """
     if (segmenter is None) == (predictions is None):
         raise ValueError("give exactly one of a segmenter or a predictions folder")
-    from seggpt.inference.io import load_rgb
+    from seggpt.data.io import load_rgb
 
     for image_path, label_path in pairs:
         key = image_path.stem
         if key in cache:
             continue
-        target = read_label_png(label_path)
+        target = load_label_map(label_path)
         if segmenter is not None:
             labels = segmenter.segment([load_rgb(image_path)])[0].labels
             pred = labels if dataset_ids else from_prediction_labels(labels, num_classes, background)
         else:
-            pred = read_label_png(Path(predictions) / f"{key}.png")  # type: ignore[arg-type]
+            pred = load_label_map(Path(predictions) / f"{key}.png")  # type: ignore[arg-type]
         cm = confusion_matrix(pred, target, num_classes + 1, ignore_index)
         cache.add(key, {"confusion": cm.ravel().tolist()})
     size = (num_classes + 1) ** 2

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from seggpt.atomic import atomic_write
-from seggpt.evaluation.datasets import DavisSequence, read_davis_annotation, read_result_labels
+from seggpt.data.davis import DavisSequence, read_davis_annotation, read_result_labels
 from seggpt.evaluation.metrics import Statistics, boundary_f_measure, region_similarity, sequence_statistics
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def predict_sequence(segmenter: VideoSegmenter, sequence: DavisSequence, output:
 
     The folder appears only once every frame is written (``ResultWriter``). Returns the sequence's folder.
     """
-    from seggpt.inference.io import load_rgb
+    from seggpt.data.io import load_rgb
     from seggpt.inference.video_io import ResultWriter, davis_palette
 
     first_mask, _ = read_davis_annotation(sequence.annotations[0], sequence.year)

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from seggpt.data.io import is_single_object
 from seggpt.inference.palette import MIN_COLOUR_DISTANCE, labels_to_colours, min_colour_distance, palette
 
 MaskType = Literal["auto", "binary", "labels", "colour"]
@@ -73,7 +74,7 @@ def _label_map(mask: NDArray[Any], mask_type: MaskType, ignore_value: int | None
     kept = ids[~ignore]
     if mask_type == "binary":
         fg = ids > (127 if kept.max(initial=0) > 1 else 0)
-    elif mask_type == "auto" and set(np.unique(kept).tolist()) <= {0, 255}:
+    elif mask_type == "auto" and is_single_object(kept):
         fg = ids == 255
     elif mask_type == "auto" and _is_anti_aliased(kept) and mask.dtype == np.uint8:
         fg = ids > 127

@@ -12,8 +12,8 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
+from seggpt.data.io import load_mask, load_rgb
 from seggpt.inference.canvas import denormalize, normalize
-from seggpt.inference.io import load_mask, load_rgb
 from seggpt.inference.prediction import Prediction, Upsample, decode_colour_output
 from seggpt.inference.prompts import MaskType, PromptTargets, encode_prompt_masks
 from seggpt.inference.resize import resize_image, resize_target

@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from seggpt.inference.io import load_mask, load_rgb, natural_key
+from seggpt.data.io import is_single_object, load_mask, load_rgb, natural_key
 from seggpt.inference.palette import blend
 from seggpt.inference.writers import mask_to_rle
 
@@ -120,16 +120,6 @@ def _probe_video(path: Path) -> tuple[int | None, float]:
         raise ValueError(f"cannot open the video {path} (corrupt, empty or not a video): {err}") from err
 
 
-def find_first_annotation(frames_folder: Path, first_frame_name: str) -> Path | None:
-    """The first frame's mask in a DAVIS or YouTube-VOS layout: `JPEGImages` -> `Annotations`, `<name>.png`."""
-    parts = frames_folder.resolve().parts
-    if "JPEGImages" not in parts:
-        return None
-    i = len(parts) - 1 - parts[::-1].index("JPEGImages")
-    candidate = Path(*parts[:i], "Annotations", *parts[i + 1 :], f"{first_frame_name}.png")
-    return candidate if candidate.is_file() else None
-
-
 def read_first_mask(path: str | Path) -> tuple[NDArray[np.int64], NDArray[np.uint8] | None]:
     """Read a first-frame mask as a label map of object ids.
 
@@ -154,7 +144,7 @@ def read_first_mask(path: str | Path) -> tuple[NDArray[np.int64], NDArray[np.uin
     if array.ndim == 3:
         return (array.max(axis=-1) > 127).astype(np.int64), None
     labels = array.astype(np.int64)
-    if png_palette is None and set(np.unique(labels).tolist()) <= {0, 255}:
+    if png_palette is None and is_single_object(labels):
         labels = (labels == 255).astype(np.int64)
     return labels, png_palette
 

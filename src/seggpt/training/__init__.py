@@ -2,7 +2,7 @@
 
 `seggpt train CONFIG.yaml --set key=value` is the command; in Python:
 `Trainer(load_config("configs/train_tiny_camvid_davis.yaml", ["data.camvid_root=..."])).fit()`.
-The names below load on first use, so `seggpt.training.sources` imports without the trainer.
+The names below load on first use, so `seggpt.training.pairs` imports without the trainer.
 """
 
 from typing import TYPE_CHECKING

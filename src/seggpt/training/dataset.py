@@ -12,7 +12,14 @@ from dataclasses import dataclass
 import numpy as np
 from torch.utils.data import Dataset, Sampler
 
-from seggpt.training import sources as S
+from seggpt.data.ade20k import ade20k
+from seggpt.data.camvid import camvid
+from seggpt.data.cityscapes import cityscapes
+from seggpt.data.coco import coco_instances
+from seggpt.data.davis import davis
+from seggpt.data.sources import PairSource
+from seggpt.data.voc import pascal_voc, voc_instances
+from seggpt.data.ytvos import youtube_vos
 from seggpt.training.config import DataSection
 from seggpt.training.pairs import EVAL_OPTIONS, Example, PairLayout, PairOptions, build_example
 from seggpt.training.synthetic import SyntheticScenes, synthetic_sources
@@ -24,28 +31,28 @@ FAMILIES = ("camvid", "ade20k", "voc", "cityscapes", "coco", "davis", "ytvos", "
 class WeightedSource:
     """A source and its family (the key of `data.weights`) and sampling weight."""
 
-    source: S.PairSource
+    source: PairSource
     family: str
     weight: float
 
 
 def build_sources(data: DataSection) -> list[WeightedSource]:
     """The training sources the config names; family weights (default 1) are split evenly inside a family."""
-    families: list[tuple[str, list[S.PairSource]]] = []
+    families: list[tuple[str, list[PairSource]]] = []
     if data.camvid_root:
-        families.append(("camvid", [S.camvid(data.camvid_root, "train")]))
+        families.append(("camvid", [camvid(data.camvid_root, "train")]))
     if data.ade20k_root:
-        families.append(("ade20k", [S.ade20k(data.ade20k_root, "training")]))
+        families.append(("ade20k", [ade20k(data.ade20k_root, "training")]))
     if data.voc_root:
-        families.append(("voc", [S.pascal_voc(data.voc_root, "train"), S.voc_instances(data.voc_root, "train")]))
+        families.append(("voc", [pascal_voc(data.voc_root, "train"), voc_instances(data.voc_root, "train")]))
     if data.cityscapes_root:
-        families.append(("cityscapes", [S.cityscapes(data.cityscapes_root, "train")]))
+        families.append(("cityscapes", [cityscapes(data.cityscapes_root, "train")]))
     if data.coco_json and data.coco_images:
-        families.append(("coco", [S.coco_instances(data.coco_json, data.coco_images)]))
+        families.append(("coco", [coco_instances(data.coco_json, data.coco_images)]))
     if data.davis_root:
-        families.append(("davis", [S.davis(data.davis_root, data.davis_resolution, data.davis_split)]))
+        families.append(("davis", [davis(data.davis_root, data.davis_resolution, data.davis_split)]))
     if data.ytvos_root:
-        families.append(("ytvos", [S.youtube_vos(data.ytvos_root, "train")]))
+        families.append(("ytvos", [youtube_vos(data.ytvos_root, "train")]))
     if data.synthetic:
         families.append(("synthetic", list(synthetic_sources(data.synthetic_scenes, seed=0))))
     if not families:
@@ -160,7 +167,7 @@ def evaluation_pairs(
     if data.eval_source == "camvid-val":
         if not data.camvid_root:
             raise ValueError("data.eval_source=camvid-val needs data.camvid_root")
-        held_out: list[S.PairSource] = [S.camvid(data.camvid_root, "val")]
+        held_out: list[PairSource] = [camvid(data.camvid_root, "val")]
     else:  # scenes of another seed than the training scenes
         held_out = list(
             synthetic_sources(max(data.eval_examples, 8), seed=10_000 + seed, tasks=("shape", "colour", "instance"))

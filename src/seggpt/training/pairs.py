@@ -15,11 +15,11 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
+from seggpt.data.sources import Sample, Task
 from seggpt.inference.canvas import normalize
 from seggpt.inference.palette import palette
 from seggpt.inference.resize import resize_image, resize_labels
 from seggpt.model.seggpt import seg_type_code
-from seggpt.training.sources import Sample, Task
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from seggpt.training.sources import Sample, Task
+from seggpt.data.sources import Sample, Task
 
 SyntheticTask = Literal["shape", "colour", "part", "contour", "instance"]
 SYNTHETIC_TASKS: tuple[SyntheticTask, ...] = ("shape", "colour", "part", "contour", "instance")

@@ -3,28 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
-from seggpt.evaluation.datasets import VOC_CLASSES
-from seggpt.evaluation.semantic import CAMVID_CLASSES
-from seggpt.training.sources import SemanticFolder, ade20k, camvid, pascal_voc, read_index_map, semantic_folder
+from seggpt.data import CLASS_LAYOUTS
+from seggpt.data.folder import semantic_folder
+from seggpt.data.io import load_label_map
+from seggpt.data.sources import SemanticFolder
 from seggpt.tuning.tuner import TuneDataset
-
-DatasetName = Literal["camvid", "ade20k", "voc", "folder"]
 
 
 def folder_classes(source: SemanticFolder) -> list[int]:
     """The class labels (>= 1) present in a folder dataset's masks."""
     present: set[int] = set()
     for _, mask_path in source.files:
-        present |= set(np.unique(read_index_map(mask_path)).tolist())
+        present |= set(np.unique(load_label_map(mask_path)).tolist())
     return sorted(v for v in present if v >= 1 and v not in source.ignore_values)
 
 
 def tune_dataset(
-    name: DatasetName,
+    name: str,
     root: str | Path | None = None,
     *,
     split: str | None = None,
@@ -35,9 +33,10 @@ def tune_dataset(
     """A dataset to tune a prompt on.
 
     Args:
-        name: "camvid" (raw 0..10 classes, 11 void; no background), "ade20k" (ADEChallengeData2016: 1..150,
-            0 ignored; no background), "voc" (VOC2012: 0 background, 1..20, 255 ignored), or "folder" (an
-            images/ + masks/ pair: 0 background, 255 ignored, every other value present is a class).
+        name: a layout of `seggpt.data.CLASS_LAYOUTS`: "camvid" (raw 0..10 classes, 11 void; no background),
+            "ade20k" (ADEChallengeData2016: 1..150, 0 ignored; no background), "voc" (VOC2012: 0 background,
+            1..20, 255 ignored); or "folder" (an images/ + masks/ pair: 0 background, 255 ignored, every
+            other value present is a class).
         root: dataset root (camvid, ade20k, voc).
         split: split folder; default the training split.
         images, masks: the two folders of a "folder" dataset.
@@ -59,13 +58,11 @@ def tune_dataset(
         if len(names) != len(ids):
             raise ValueError(f"{len(names)} class names given for {len(ids)} classes {ids}")
         return TuneDataset(source, ids, names, background=True)
+    if name not in CLASS_LAYOUTS:
+        raise ValueError(f"unknown tuning dataset {name!r}; expected {', '.join(CLASS_LAYOUTS)} or folder")
     if root is None:
         raise ValueError(f"the {name} dataset needs its root folder")
-    if name == "camvid":
-        return TuneDataset(camvid(root, split or "train"), list(range(11)), list(CAMVID_CLASSES), background=False)
-    if name == "ade20k":
-        names150 = [f"class {i}" for i in range(1, 151)]
-        return TuneDataset(ade20k(root, split or "training"), list(range(1, 151)), names150, background=False)
-    if name == "voc":
-        return TuneDataset(pascal_voc(root, split or "train"), list(range(1, 21)), list(VOC_CLASSES), background=True)
-    raise ValueError(f"unknown tuning dataset {name!r}; expected camvid, ade20k, voc or folder")
+    layout = CLASS_LAYOUTS[name]
+    return TuneDataset(
+        layout.read(root, split or layout.split), list(layout.class_ids), list(layout.class_names), layout.background
+    )

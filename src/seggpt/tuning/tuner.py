@@ -19,13 +19,13 @@ from torch import Tensor
 from tqdm import tqdm
 
 from seggpt.atomic import atomic_write
+from seggpt.data.sources import SemanticFolder
 from seggpt.inference.canvas import normalize
 from seggpt.inference.palette import palette
 from seggpt.inference.tuned_prompt import TunedPrompt, model_fingerprint
 from seggpt.model import SegGPT
 from seggpt.training.optim import warmup_cosine
 from seggpt.training.pairs import PairOptions, augment, colour_target
-from seggpt.training.sources import SemanticFolder
 
 
 @dataclass(frozen=True)

@@ -98,3 +98,20 @@ def load_mask(path: PathLike) -> NDArray[Any]:
             array = array.astype(array.dtype.newbyteorder("="))
         return array
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def load_label_map(path: PathLike) -> NDArray[np.int64]:
+    """(H, W) int64 stored values of a single-channel or indexed (palette) label image, via `load_mask`.
+
+    Raises:
+        ValueError: the file is an RGB image (a colour target is not a label map), or unreadable.
+    """
+    mask = np.asarray(load_mask(path))
+    if mask.ndim != 2:
+        raise ValueError(f"{path}: expected a single-channel or indexed label PNG, got shape {mask.shape}")
+    return mask.astype(np.int64)
+
+
+def is_single_object(labels: NDArray[np.integer]) -> bool:
+    """The DAVIS-2016 rule, in one place: a grey mask holding only 0 and 255 marks one object (255), not id 255."""
+    return set(np.unique(labels).tolist()) <= {0, 255}
