@@ -103,7 +103,7 @@ def _locate(path_or_name: str | Path) -> tuple[Path, SegGPTConfig]:
     if path.exists():
         return path, get_preset("seggpt-vit-large")
     if str(path_or_name) == DEFAULT_MODEL:
-        return default_model_path(), get_preset("seggpt-vit-tiny")
+        return default_model_path(), get_preset("seggpt-vit-tiny-224")
     if str(path_or_name) in CHECKPOINTS:
         name = str(path_or_name)
         return resolve_checkpoint(name), get_preset(CHECKPOINTS[name].preset)
@@ -191,6 +191,11 @@ def _read_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
     return dict(obj), {}
 
 
+def read_tensors(path: str | Path) -> dict[str, Tensor]:
+    """Every tensor of a safetensors or torch file, names unchanged (for foreign weights; never unpickles code)."""
+    return _read_tensors(Path(path))[0]
+
+
 def _first_line(err: Exception) -> str:
     return str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
 
@@ -242,13 +247,14 @@ def checkpoint_filter_fn(state_dict: dict[str, Tensor], model: SegGPT) -> dict[s
         if shape is None or tuple(value.shape) == shape or value.ndim != len(shape) or value.shape[-1] != shape[-1]:
             continue
         if key == "pos_embed":
-            out[key] = _resize_pos_embed(value, shape)
+            out[key] = resize_pos_embed(value, shape)
         elif key.endswith(("attn.rel_pos_h", "attn.rel_pos_w")):
             out[key] = resize_rel_pos(value.float(), shape[0]).to(value.dtype)
     return out
 
 
-def _resize_pos_embed(pos_embed: Tensor, shape: tuple[int, ...]) -> Tensor:
+def resize_pos_embed(pos_embed: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """A (1, [1 +] S*S, C) table resized bicubic to a (1, [1 +] G*G, C) `shape`; a cls slot is kept (zeros if new)."""
     has_cls = round((pos_embed.shape[1] - 1) ** 0.5) ** 2 == pos_embed.shape[1] - 1
     model_cls = round((shape[1] - 1) ** 0.5) ** 2 == shape[1] - 1
     side = round((shape[1] - int(model_cls)) ** 0.5)

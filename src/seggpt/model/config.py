@@ -139,6 +139,24 @@ def seggpt_vit_tiny() -> SegGPTConfig:
     )
 
 
+def seggpt_vit_tiny_224() -> SegGPTConfig:
+    """DeiT-Tiny's shape (192 wide, 12 blocks, 3 heads) on a 448x224 canvas: the embedded default model.
+
+    It takes a pretrained DeiT-Tiny encoder one to one (`model.init_encoder` in training): same width, depth, heads
+    and 224-pixel position table.
+    """
+    return SegGPTConfig(
+        image_size=(448, 224),
+        embed_dim=192,
+        depth=12,
+        num_heads=3,
+        decoder_embed_dim=16,
+        merge_layer=2,
+        feature_layers=(2, 5, 8, 11),
+        drop_path_rate=0.0,
+    )
+
+
 def seggpt_test() -> SegGPTConfig:
     """A minute model for unit tests: 64 wide, 4 blocks, 64x32 canvas."""
     return SegGPTConfig(
@@ -157,6 +175,7 @@ PRESETS = {
     "seggpt-vit-large": seggpt_vit_large,
     "seggpt-vit-small": seggpt_vit_small,
     "seggpt-vit-tiny": seggpt_vit_tiny,
+    "seggpt-vit-tiny-224": seggpt_vit_tiny_224,
     "seggpt-test": seggpt_test,
 }
 

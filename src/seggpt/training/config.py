@@ -19,10 +19,19 @@ import yaml
 
 @dataclass(frozen=True)
 class ModelSection:
-    """preset: architecture preset name or architecture JSON path; init: checkpoint to start from, None = random."""
+    """preset: architecture preset name or architecture JSON path; init: checkpoint to start from, None = random.
+
+    init_encoder: a pretrained plain-ViT file (timm key layout, e.g. DeiT) for the encoder only: patch embedding,
+    position table, blocks and final norm; relative positions, tokens and decoder keep their own initialisation.
+    init_encoder_blocks: which of its blocks become blocks 0..depth-1 (default the first depth);
+    init_encoder_heads: its head count (files do not record it), checked against the model's.
+    """
 
     preset: str = "seggpt-vit-tiny"
     init: str | None = None
+    init_encoder: str | None = None
+    init_encoder_blocks: tuple[int, ...] | None = None
+    init_encoder_heads: int | None = None
     grad_checkpointing: bool = False
 
 
@@ -47,6 +56,7 @@ class DataSection:
     ytvos_root: str | None = None
     synthetic: bool = True
     synthetic_scenes: int = 2000
+    synthetic_size: int = 64
     synthetic_warmup_steps: int = 0
     weights: dict[str, float] = field(default_factory=dict)
     mixed_prob: float = 0.2
@@ -83,9 +93,14 @@ class OptimSection:
 
 @dataclass(frozen=True)
 class RunSection:
-    """Steps, batch (global, over all processes and accumulation), devices, logging and checkpoints."""
+    """Steps, batch (global, over all processes and accumulation), devices, logging and checkpoints.
+
+    stop_at: end this sitting after that many steps (saving the exact-resume state and the model) while the
+    schedule still runs to `steps`; a later run with run.resume and a larger stop_at (or none) continues exactly.
+    """
 
     steps: int = 1000
+    stop_at: int | None = None
     batch_size: int = 8
     accumulation: int = 1
     seed: int = 0
@@ -115,6 +130,10 @@ class TrainConfig:
         checks = [
             (self.run.steps >= 1, "run.steps must be at least 1"),
             (
+                self.run.stop_at is None or 1 <= self.run.stop_at <= self.run.steps,
+                "run.stop_at must lie in [1, run.steps]",
+            ),
+            (
                 self.run.batch_size >= 1 and self.run.accumulation >= 1,
                 "run.batch_size and run.accumulation must be >= 1",
             ),
@@ -131,9 +150,14 @@ class TrainConfig:
                 "data.crop_scale must satisfy 0 < lo <= hi <= 1",
             ),
             (0 <= self.data.same_image_prob <= 1, "data.same_image_prob must lie in [0, 1]"),
+            (self.data.synthetic_size >= 16, "data.synthetic_size must be at least 16 pixels"),
             (0 <= self.data.palette_prob <= 1, "data.palette_prob must lie in [0, 1]"),
             (0 <= self.data.block_mask_ratio < 1, "data.block_mask_ratio must lie in [0, 1)"),
             (all(w >= 0 for w in self.data.weights.values()), "data.weights must be non-negative"),
+            (
+                self.model.init is None or self.model.init_encoder is None,
+                "set model.init (a whole SegGPT checkpoint) or model.init_encoder (a ViT encoder), not both",
+            ),
             (
                 (self.data.coco_json is None) == (self.data.coco_images is None),
                 "set both data.coco_json and data.coco_images",
@@ -166,6 +190,10 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         if value not in args:
             raise ValueError(f"config key {key} must be one of {list(args)}, got {value!r}")
         return value
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"config key {key} must be a list, got {value!r}")
+        return tuple(_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
     if origin is tuple:
         if not isinstance(value, list | tuple) or len(value) != len(args):
             raise ValueError(f"config key {key} must be a list of {len(args)} values, got {value!r}")

@@ -54,7 +54,8 @@ def build_sources(data: DataSection) -> list[WeightedSource]:
     if data.ytvos_root:
         families.append(("ytvos", [youtube_vos(data.ytvos_root, "train")]))
     if data.synthetic:
-        families.append(("synthetic", list(synthetic_sources(data.synthetic_scenes, seed=0))))
+        size = (data.synthetic_size, data.synthetic_size)
+        families.append(("synthetic", list(synthetic_sources(data.synthetic_scenes, size, seed=0))))
     if not families:
         raise ValueError("no training data: set a data root (e.g. data.camvid_root=PATH) or data.synthetic=true")
     unknown = set(data.weights) - set(FAMILIES)  # weights of known but unused families are fine

@@ -25,11 +25,13 @@ from seggpt.training.evaluate import EvalResult, evaluate
 from seggpt.training.logs import RunLogger
 from seggpt.training.optim import build_optimizer, lr_at, set_lr
 from seggpt.training.pairs import Example, PairOptions, collate_examples
+from seggpt.training.pretrained import load_pretrained_encoder
 from seggpt.training.state import TrainState, capture_rng, load_state, restore_rng, save_state
 
 
-def build_model(config: TrainConfig) -> SegGPT:
-    """The preset's model, randomly initialised (seeded by run.seed) or loaded from `model.init`.
+def build_model(config: TrainConfig, verbose: bool = True) -> SegGPT:
+    """The preset's model, randomly initialised (seeded by run.seed) or loaded from `model.init`, its encoder
+    optionally from a pretrained plain ViT (`model.init_encoder`).
 
     `model.preset` is a preset name or the path of an architecture JSON (`SegGPTConfig.to_dict()` keys).
     """
@@ -37,6 +39,11 @@ def build_model(config: TrainConfig) -> SegGPT:
     preset = get_preset(name) if name in PRESETS or not name.endswith(".json") else SegGPTConfig.from_json(name)
     torch.manual_seed(config.run.seed)
     model = load_model(config.model.init, image_size=preset.image_size) if config.model.init else build_seggpt(preset)
+    spec = config.model
+    if spec.init_encoder is not None:
+        loaded = load_pretrained_encoder(model, spec.init_encoder, spec.init_encoder_blocks, spec.init_encoder_heads)
+        if verbose:
+            print(loaded.summary(spec.init_encoder))
     model.grad_checkpointing = config.model.grad_checkpointing
     return model.train()
 
@@ -68,7 +75,7 @@ class Trainer:
                 f"{self.env.world_size} x {run.accumulation}"
             )
         self.output_dir = Path(run.output_dir)
-        self.base_model = (model or build_model(config)).to(self.env.device)
+        self.base_model = (model or build_model(config, verbose=self.env.is_main)).to(self.env.device)
         self.model = D.wrap_model(self.base_model, self.env, run.strategy)
         self.optimizer = build_optimizer(self.model, config.optim)
         self.patch_size = self.base_model.patch_size
@@ -178,7 +185,7 @@ class Trainer:
         return evaluate(D.unwrap(self.model), self.eval_pairs, self.env.device, autocast_dtype=self.autocast_dtype)
 
     def fit(self) -> SegGPT:
-        """Train to `run.steps`, logging, evaluating and saving as configured; returns the trained model."""
+        """Train to `run.steps` (or `run.stop_at`), logging, evaluating and saving as configured; returns the model."""
         run = self.config.run
         resume = run.resume
         if resume == "auto":
@@ -189,16 +196,17 @@ class Trainer:
         if logger.note:
             print(logger.note)
         micro = self.micro_batches()
-        bar = tqdm(total=run.steps, initial=self.step, disable=not (run.progress and self.env.is_main), desc="train")
+        end = run.steps if run.stop_at is None else run.stop_at
+        bar = tqdm(total=end, initial=self.step, disable=not (run.progress and self.env.is_main), desc="train")
         start, losses = time.time(), []
-        while self.step < run.steps:
+        while self.step < end:
             losses.append(self.train_step([next(micro) for _ in range(run.accumulation)]))
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
             miou = math.nan
-            if self.eval_pairs and (self.step % run.eval_every == 0 or self.step == run.steps):
+            if self.eval_pairs and (self.step % run.eval_every == 0 or self.step == end):
                 miou = self.evaluate().miou
-            if self.step % max(1, run.log_every) == 0 or self.step == run.steps or not math.isnan(miou):
+            if self.step % max(1, run.log_every) == 0 or self.step == end or not math.isnan(miou):
                 lr = lr_at(self.step - 1, run.steps, self.config.optim)
                 logger.log(self.step, lr, sum(losses) / len(losses), time.time() - start, miou)
                 losses = []
