@@ -118,7 +118,7 @@ def test_evaluation_is_perfect_for_an_oracle_and_bf16_runs(tmp_path: Path) -> No
     trainer = Trainer(tiny_config(tmp_path, "run.eval_every=1", "run.precision=bf16"), DistEnv())
 
     class Oracle(torch.nn.Module):
-        def forward(self, image_canvas, target_canvas, bool_masked_pos, seg_type, query_only):  # type: ignore[no-untyped-def]
+        def forward(self, image_canvas, target_canvas, seg_type, ensemble_groups, query_only):  # type: ignore[no-untyped-def]
             return target_canvas[:, :, target_canvas.shape[2] // 2 :]
 
     from seggpt.training.evaluate import evaluate

@@ -14,6 +14,7 @@ from torch import Tensor
 
 from seggpt.data.io import load_mask, load_rgb
 from seggpt.inference.canvas import denormalize, normalize
+from seggpt.inference.incontext import paint_queries
 from seggpt.inference.prediction import Prediction, Upsample, decode_colour_output
 from seggpt.inference.prompts import MaskType, PromptTargets, encode_prompt_masks
 from seggpt.inference.resize import resize_image, resize_target
@@ -210,25 +211,15 @@ class Segmenter:
     def _predict_colours(self, queries: Tensor) -> Tensor:
         """(Q, 3, h, w) normalized queries -> (Q, 3, h, w) normalized colour output, one per query."""
         assert self._prompt_images is not None and self._prompt_targets is not None
-        Q, P = queries.shape[0], self._prompt_images.shape[0]
-        prompt_images = self._prompt_images.repeat(Q, 1, 1, 1)  # (Q*P, 3, h, w): query q's prompts together
-        prompt_targets = self._prompt_targets.repeat(Q, 1, 1, 1)
-        query_images = queries.repeat_interleave(P, dim=0)
-        image_canvas = torch.cat([prompt_images, query_images], dim=2)
-        target_canvas = torch.cat([prompt_targets, prompt_targets], dim=2)  # bottom half masked, never seen
-        groups = None
-        if self.ensemble == "feature" and P > 1:
-            groups = torch.arange(Q, device=self.device).repeat_interleave(P)
-        param_dtype = next(self.model.parameters()).dtype
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.dtype == torch.bfloat16):
-            out = self.model(
-                image_canvas.to(param_dtype),
-                target_canvas.to(param_dtype),
-                seg_type=self.seg_type,
-                ensemble_groups=groups,
-                query_only=True,
-            )
-        out = out.float().view(Q, P, *out.shape[1:])
+        out = paint_queries(  # (Q, P, 3, h, w)
+            self.model,
+            self._prompt_images,
+            self._prompt_targets,
+            queries,
+            seg_type=self.seg_type,
+            ensemble=self.ensemble == "feature" and self._prompt_images.shape[0] > 1,
+            autocast_dtype=torch.bfloat16 if self.dtype == torch.bfloat16 else None,
+        )
         if self.ensemble == "none":
             return out.mean(dim=1)
         return out[:, 0]  # as the official code: the first canvas (equal to the others but for the top row)

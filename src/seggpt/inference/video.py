@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from seggpt.inference.canvas import denormalize, normalize
+from seggpt.inference.incontext import paint_queries
 from seggpt.inference.palette import (
     MIN_COLOUR_DISTANCE,
     colours_to_labels,
@@ -178,15 +179,11 @@ class VideoSegmenter:
         query = self._image(frame)
         prompt_images = torch.stack(_prompts(state.anchor_image, state.memory_images))  # (n, 3, h, W)
         prompt_targets = torch.stack(_prompts(state.anchor_target, state.memory_targets))
-        n = prompt_images.shape[0]
-        image_canvas = torch.cat([prompt_images, query.expand(n, -1, -1, -1)], dim=2)  # (n, 3, 2h, W)
-        target_canvas = torch.cat([prompt_targets, prompt_targets], dim=2)  # bottom half masked, never seen
-        groups = torch.zeros(n, dtype=torch.long, device=self.device)
-        out = self.model(
-            image_canvas, target_canvas, seg_type=self.seg_type, ensemble_groups=groups, query_only=True
-        )  # (n, 3, h, W)
+        out = paint_queries(
+            self.model, prompt_images, prompt_targets, query[None], seg_type=self.seg_type, ensemble=True
+        )  # (1, n, 3, h, W)
         # The official code reads the first canvas; the others differ only in the query's first row.
-        index, _ = colours_to_labels(denormalize(out[0]), state.colours)  # (h, W) into [0] + object_ids
+        index, _ = colours_to_labels(denormalize(out[0, 0]), state.colours)  # (h, W) into [0] + object_ids
         self._remember(state, query, index)
         ids = np.concatenate([[0], state.object_ids]).astype(np.int64)
         labels = ids[resize_labels(index, state.frame_size)]

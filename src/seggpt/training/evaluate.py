@@ -8,7 +8,6 @@ the truth or the prediction, ignore pixels excluded (the protocol of the referen
 
 from __future__ import annotations
 
-import contextlib
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -17,6 +16,7 @@ import torch
 from torch import nn
 
 from seggpt.inference.canvas import denormalize
+from seggpt.inference.incontext import paint_queries
 from seggpt.inference.palette import colours_to_labels
 from seggpt.training.pairs import Example, PairLayout, collate_examples
 
@@ -61,21 +61,19 @@ def evaluate(
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
         batch = collate_examples([example for example, _, _ in chunk])
-        autocast = (
-            torch.autocast(device.type, dtype=autocast_dtype)
-            if autocast_dtype is not None
-            else contextlib.nullcontext()
+        half = batch.image_canvas.shape[2] // 2  # a held-out pair: prompt on top, query below, one canvas
+        image_canvas, target_canvas = batch.image_canvas.to(device), batch.target_canvas.to(device)
+        pred = paint_queries(  # (B, 1, 3, H/2, W)
+            model,
+            image_canvas[:, None, :, :half],
+            target_canvas[:, None, :, :half],
+            image_canvas[:, :, half:],
+            target_canvas[:, :, half:],
+            seg_type=batch.seg_type,
+            autocast_dtype=autocast_dtype,
         )
-        with autocast:
-            pred = model(  # (B, 3, H/2, W): the query half only
-                batch.image_canvas.to(device),
-                batch.target_canvas.to(device),
-                batch.bool_masked_pos.to(device),
-                batch.seg_type.to(device),
-                query_only=True,
-            )
         for j, (example, layout, name) in enumerate(chunk):
-            rgb = denormalize(pred[j].float())
+            rgb = denormalize(pred[j, 0])
             labels, _ = colours_to_labels(rgb, layout.colours)
             semantic = int(example.seg_type) == 0
             prefix = (name,) if semantic else (name, start + j)

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from seggpt.atomic import atomic_write
 from seggpt.data.sources import SemanticFolder
 from seggpt.inference.canvas import normalize
+from seggpt.inference.incontext import paint_queries
 from seggpt.inference.palette import palette
 from seggpt.inference.tuned_prompt import TunedPrompt, model_fingerprint
 from seggpt.model import SegGPT
@@ -178,11 +179,16 @@ def tune_prompt(
                 step, config.steps, lr=config.lr, min_lr=config.min_lr, warmup_steps=config.warmup_steps
             )
         queries, targets, valid = (t.to(device) for t in sample_batch(data, colours, half, B, rng, options))
-        image_canvas = torch.cat([prompt_image.expand(B, -1, -1, -1), queries], dim=2)
-        target_canvas = torch.cat([prompt_target.expand(B, -1, -1, -1), targets], dim=2)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
-            pred = model(image_canvas, target_canvas, seg_type="semantic", query_only=True)
-        loss = model.loss(pred.float(), targets, mask, valid)
+        pred = paint_queries(  # (B, 1, 3, h, W)
+            model,
+            prompt_image[None],
+            prompt_target[None],
+            queries,
+            targets,
+            seg_type="semantic",
+            autocast_dtype=torch.bfloat16 if config.precision == "bf16" else None,
+        )[:, 0]
+        loss = model.loss(pred, targets, mask, valid)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
