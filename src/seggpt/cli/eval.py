@@ -155,7 +155,7 @@ def run_fewshot(args: argparse.Namespace) -> int:
     """Run each fold's episodes, print its table, write OUTPUT/fewshot.json."""
     _one_source(args)
     segmenter = _segmenter(args, ensemble=args.ensemble)
-    report: dict[str, Any] = {"dataset": args.dataset, "shots": args.shots, "ensemble": args.ensemble, "folds": {}}
+    report = fewshot.FewShotReport(args.dataset, args.shots, args.ensemble)
     for fold in [None] if args.dataset == "fss1000" else args.folds:
         dataset = _fewshot_dataset(args, fold)
         num_episodes = args.episodes if args.episodes or args.dataset == "fss1000" else 1000
@@ -174,14 +174,11 @@ def run_fewshot(args: argparse.Namespace) -> int:
         }
         cache = ResultCache(args.output / dataset.name, settings, resume=args.resume)
         meter = fewshot.evaluate_fewshot(segmenter, dataset, tqdm(episodes, desc=dataset.name), cache)
-        print(fewshot.format_table(meter, dataset.class_names, f"{dataset.name}, {args.shots}-shot"))
-        ids = list(dataset.class_names)
-        per_class = meter.class_iou()
-        report["folds"][dataset.name] = {
-            "mIoU": meter.miou(ids), "FB-IoU": meter.fb_iou(ids), "episodes": len(episodes),
-            "class_iou": {name: per_class.get(c, 0.0) for c, name in dataset.class_names.items()},
-        }  # fmt: skip
-    write_json(args.output / "fewshot.json", report)
+        title = f"{dataset.name}, {args.shots}-shot"
+        fold = fewshot.FewShotFold(dataset.name, title, meter, dataset.class_names, len(episodes))
+        print(fold.table())
+        report.folds.append(fold)
+    write_json(args.output / "fewshot.json", report.to_json())
     print(f"wrote {args.output / 'fewshot.json'}")
     return 0
 
@@ -225,9 +222,9 @@ def run_vos(args: argparse.Namespace) -> int:
             objects = [s.to_dict() for s in vos.score_sequence(sequence, results_dir)]
             cache.add(sequence.name, {"objects": objects})
     scores = [vos.ObjectScore.from_dict(o) for s in sequences for o in cache.items[s.name]["objects"]]
-    print(vos.format_table(scores))
-    report = {"overall": vos.summarize(scores), "objects": [s.to_dict() for s in scores], "settings": settings}
-    write_json(args.output / "vos.json", report)
+    report = vos.VosReport(scores, settings)
+    print(report.table())
+    write_json(args.output / "vos.json", report.to_json())
     print(f"wrote {args.output / 'vos.json'}")
     if args.submission_zip is not None:
         zip_path = vos.write_submission_zip(results_dir, args.submission_zip, [s.name for s in sequences])
@@ -269,12 +266,9 @@ def run_semantic(args: argparse.Namespace) -> int:
         predictions=args.predictions, dataset_ids=args.tuned_prompt is not None,
         background=args.background_index,
     )  # fmt: skip
-    ious = semantic.class_ious(confusion, num_classes)
-    print(semantic.format_table(ious, names))
-    valid = [float(v) for v in ious if v == v]
-    report = {"mIoU": sum(valid) / len(valid) if valid else None, "settings": settings,
-              "class_iou": {n: (None if v != v else float(v)) for n, v in zip(names, ious)}}  # fmt: skip
-    write_json(args.output / "semantic.json", report)
+    report = semantic.SemanticReport(semantic.class_ious(confusion, num_classes), names, settings)
+    print(report.table())
+    write_json(args.output / "semantic.json", report.to_json())
     print(f"wrote {args.output / 'semantic.json'}")
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import glob
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any, get_args
 
@@ -13,15 +14,14 @@ import torch
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from seggpt import Prediction, Segmenter, load_model
+from seggpt import Segmenter, load_model
 from seggpt.data.io import load_rgb
 from seggpt.inference.prediction import Upsample
 from seggpt.inference.segmenter import Ensemble, Resize
 from seggpt.inference.tuned_prompt import load_tuned_prompt
-from seggpt.inference.writers import write_label_png, write_mask_png, write_overlay, write_rle_json
+from seggpt.inference.writers import OUTPUTS, output_paths, parse_formats, write_outputs
 from seggpt.model.seggpt import SegType
 
-FORMATS = ("label", "mask", "overlay", "rle")
 EPILOG = """examples:
   # one example image with its mask; segment one image
   seggpt segment --prompt cat.jpg cat_mask.png --input query.jpg --output out/
@@ -32,9 +32,13 @@ EPILOG = """examples:
   seggpt segment --prompt 0001.png 0001_L.png --ignore-value 11 --type semantic \\
       --input 'val/*.png' --output out/ --skip-existing
 
-outputs per input STEM: label -> STEM.png (palette PNG, pixel = class id), mask -> STEM_mask_<id>.png
-(0/255), overlay -> STEM_overlay.png, rle -> STEM.json (COCO RLE). Files are written atomically.
 """
+EPILOG += textwrap.fill(
+    "outputs per input STEM: "
+    + ", ".join(f"{name} -> {fmt.help}" for name, fmt in OUTPUTS.items())
+    + ". Files are written atomically.",
+    width=100,
+)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -92,7 +96,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--format",
         default="label",
         metavar="LIST",
-        help=f"comma-separated outputs among {','.join(FORMATS)} (default: %(default)s)",
+        help=f"comma-separated outputs among {','.join(OUTPUTS)} (default: %(default)s)",
     )
     p.add_argument(
         "--type",
@@ -164,36 +168,6 @@ def collect_inputs(specs: list[str]) -> list[tuple[Path, bool]]:
     return list(dict.fromkeys(found))
 
 
-def output_paths(out_dir: Path, stem: str, formats: list[str], class_ids: NDArray[np.int64]) -> list[Path]:
-    """Every file written for one input, in write order."""
-    paths = []
-    for fmt in formats:
-        if fmt == "label":
-            paths.append(out_dir / f"{stem}.png")
-        elif fmt == "mask":
-            paths.extend(out_dir / f"{stem}_mask_{k}.png" for k in class_ids.tolist())
-        elif fmt == "overlay":
-            paths.append(out_dir / f"{stem}_overlay.png")
-        else:
-            paths.append(out_dir / f"{stem}.json")
-    return paths
-
-
-def write_prediction(out_dir: Path, source: Path, prediction: Prediction, formats: list[str]) -> None:
-    """Write the requested formats for one input (each file atomically)."""
-    stem = source.stem
-    for fmt in formats:
-        if fmt == "label":
-            write_label_png(out_dir / f"{stem}.png", prediction)
-        elif fmt == "mask":
-            for class_id, mask in zip(prediction.class_ids.tolist(), prediction.masks):
-                write_mask_png(out_dir / f"{stem}_mask_{class_id}.png", mask)
-        elif fmt == "overlay":
-            write_overlay(out_dir / f"{stem}_overlay.png", prediction.overlay())
-        else:
-            write_rle_json(out_dir / f"{stem}.json", prediction, file_name=source.name)
-
-
 def segment_all(
     segmenter: Segmenter,
     inputs: list[tuple[Path, bool]],
@@ -209,7 +183,7 @@ def segment_all(
 
     def flush() -> None:
         for (source, _), prediction in zip(pending, segmenter.segment([image for _, image in pending])):
-            write_prediction(out_dir, source, prediction, formats)
+            write_outputs(out_dir, source, prediction, formats)
             counts["written"] += 1
             progress.update(1)
         pending.clear()
@@ -235,12 +209,7 @@ def segment_all(
 
 def run(args: argparse.Namespace) -> int:
     """Load the model and prompts, segment every input, write the outputs, print a summary line."""
-    formats = [f.strip() for f in args.format.split(",") if f.strip()]
-    unknown = sorted(set(formats) - set(FORMATS))
-    if unknown or not formats:
-        raise ValueError(
-            f"--format {args.format!r}: unknown {unknown}; expected a comma-separated subset of {','.join(FORMATS)}"
-        )
+    formats = parse_formats(args.format)
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.device.startswith("cuda") and not torch.cuda.is_available():

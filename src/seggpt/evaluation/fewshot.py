@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -64,3 +65,46 @@ def format_table(meter: FewShotIoU, class_names: dict[int, str], title: str) -> 
     rows.append(f"{'mIoU':<{width}}  {meter.miou(ids):6.1f}")
     rows.append(f"{'FB-IoU':<{width}}  {meter.fb_iou(ids):6.1f}")
     return "\n".join(rows)
+
+
+@dataclass(frozen=True)
+class FewShotFold:
+    """The result of one fold (or the whole of FSS-1000): per-class sums over its episodes."""
+
+    name: str
+    title: str
+    meter: FewShotIoU
+    class_names: dict[int, str]
+    episodes: int
+
+    def table(self) -> str:
+        """Text table: IoU per class, mIoU and FB-IoU (percent)."""
+        return format_table(self.meter, self.class_names, self.title)
+
+    def to_json(self) -> dict[str, Any]:
+        """{"mIoU", "FB-IoU", "episodes", "class_iou": {name: IoU}} in percent."""
+        ids = list(self.class_names)
+        per_class = self.meter.class_iou()
+        return {
+            "mIoU": self.meter.miou(ids), "FB-IoU": self.meter.fb_iou(ids), "episodes": self.episodes,
+            "class_iou": {name: per_class.get(c, 0.0) for c, name in self.class_names.items()},
+        }  # fmt: skip
+
+
+@dataclass
+class FewShotReport:
+    """A few-shot run: its settings and one `FewShotFold` per fold."""
+
+    dataset: str
+    shots: int
+    ensemble: str
+    folds: list[FewShotFold] = field(default_factory=list)
+
+    def table(self) -> str:
+        """Every fold's table, one after the other."""
+        return "\n".join(fold.table() for fold in self.folds)
+
+    def to_json(self) -> dict[str, Any]:
+        """{"dataset", "shots", "ensemble", "folds": {fold name: FewShotFold.to_json()}}."""
+        folds = {fold.name: fold.to_json() for fold in self.folds}
+        return {"dataset": self.dataset, "shots": self.shots, "ensemble": self.ensemble, "folds": folds}

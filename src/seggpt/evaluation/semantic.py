@@ -8,8 +8,9 @@ extra "none" prediction: wrong for every class, never a class of its own in the 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -142,3 +143,27 @@ def format_table(ious: NDArray[np.float64], class_names: Sequence[str]) -> str:
     miou = 100 * float(np.nanmean(ious)) if np.any(~np.isnan(ious)) else float("nan")
     rows.append(f"{'mIoU':<{width}}  {miou:6.1f}")
     return "\n".join(rows)
+
+
+@dataclass(frozen=True)
+class SemanticReport:
+    """A semantic run: (C,) IoU per class (NaN where a class is in neither truth nor prediction) and settings."""
+
+    ious: NDArray[np.float64]
+    class_names: list[str]
+    settings: dict[str, Any]
+
+    @property
+    def miou(self) -> float | None:
+        """Mean IoU (fraction) over the classes that were seen; None when none was."""
+        seen = [float(v) for v in self.ious if not np.isnan(v)]
+        return sum(seen) / len(seen) if seen else None
+
+    def table(self) -> str:
+        """Text table: IoU per class, then mIoU (percent)."""
+        return format_table(self.ious, self.class_names)
+
+    def to_json(self) -> dict[str, Any]:
+        """{"mIoU", "settings", "class_iou": {name: IoU or None}} (fractions)."""
+        class_iou = {n: (None if np.isnan(v) else float(v)) for n, v in zip(self.class_names, self.ious)}
+        return {"mIoU": self.miou, "settings": self.settings, "class_iou": class_iou}

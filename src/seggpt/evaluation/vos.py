@@ -11,7 +11,7 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -156,3 +156,20 @@ def _measures(scores: Sequence[ObjectScore]) -> dict[str, float]:
     f = {k: float(np.mean([getattr(s.f, k) for s in scores])) for k in ("mean", "recall", "decay")}
     values = [(j["mean"] + f["mean"]) / 2, j["mean"], j["recall"], j["decay"], f["mean"], f["recall"], f["decay"]]
     return dict(zip(MEASURES, values))
+
+
+@dataclass(frozen=True)
+class VosReport:
+    """A DAVIS run: the J and F of every object, and its settings."""
+
+    scores: list[ObjectScore]
+    settings: dict[str, Any]
+
+    def table(self) -> str:
+        """One row per object, then the overall row, with the seven DAVIS measures."""
+        return format_table(self.scores)
+
+    def to_json(self) -> dict[str, Any]:
+        """{"overall": the seven measures, "objects": one record per object, "settings"}."""
+        objects = [s.to_dict() for s in self.scores]
+        return {"overall": summarize(self.scores), "objects": objects, "settings": self.settings}

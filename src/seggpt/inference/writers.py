@@ -1,8 +1,14 @@
-"""Writing predictions to disk: palette label PNGs, binary mask PNGs, overlays, COCO RLE JSON. All atomic."""
+"""Writing predictions to disk: palette label PNGs, binary mask PNGs, overlays, COCO RLE JSON. All atomic.
+
+`OUTPUTS` is the registry of image output formats that `seggpt segment` (and any other front end) offers:
+adding a format is one writer function and one `OutputFormat` line there.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +96,69 @@ def write_rle_json(path: PathLike, prediction: Prediction, file_name: str | None
     data = {"file_name": file_name, "height": H, "width": W, "annotations": prediction_to_rle(prediction)}
     text = json.dumps(data)
     return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """One output format: the files it writes for an input, and how.
+
+    Attributes:
+        help: what it writes, for command-line help.
+        paths: (output folder, input stem, class ids) -> the files, in write order.
+        write: (output folder, input path, prediction); writes exactly `paths(...)`, each atomically.
+    """
+
+    help: str
+    paths: Callable[[Path, str, NDArray[np.int64]], list[Path]]
+    write: Callable[[Path, Path, Prediction], object]
+
+
+def _write_masks(out_dir: Path, source: Path, prediction: Prediction) -> None:
+    for class_id, mask in zip(prediction.class_ids.tolist(), prediction.masks):
+        write_mask_png(out_dir / f"{source.stem}_mask_{class_id}.png", mask)
+
+
+OUTPUTS: dict[str, OutputFormat] = {
+    "label": OutputFormat(
+        "STEM.png (palette PNG, pixel = class id)",
+        lambda out, stem, ids: [out / f"{stem}.png"],
+        lambda out, source, p: write_label_png(out / f"{source.stem}.png", p),
+    ),
+    "mask": OutputFormat(
+        "STEM_mask_<id>.png (0/255)",
+        lambda out, stem, ids: [out / f"{stem}_mask_{k}.png" for k in ids.tolist()],
+        _write_masks,
+    ),
+    "overlay": OutputFormat(
+        "STEM_overlay.png",
+        lambda out, stem, ids: [out / f"{stem}_overlay.png"],
+        lambda out, source, p: write_overlay(out / f"{source.stem}_overlay.png", p.overlay()),
+    ),
+    "rle": OutputFormat(
+        "STEM.json (COCO RLE)",
+        lambda out, stem, ids: [out / f"{stem}.json"],
+        lambda out, source, p: write_rle_json(out / f"{source.stem}.json", p, file_name=source.name),
+    ),
+}
+
+
+def parse_formats(text: str) -> list[str]:
+    """A comma-separated list of `OUTPUTS` names -> the names, in order; ValueError naming the unknown ones."""
+    formats = [f.strip() for f in text.split(",") if f.strip()]
+    unknown = sorted(set(formats) - set(OUTPUTS))
+    if unknown or not formats:
+        raise ValueError(
+            f"--format {text!r}: unknown {unknown}; expected a comma-separated subset of {','.join(OUTPUTS)}"
+        )
+    return formats
+
+
+def output_paths(out_dir: Path, stem: str, formats: list[str], class_ids: NDArray[np.int64]) -> list[Path]:
+    """Every file the formats write for one input, in write order."""
+    return [path for fmt in formats for path in OUTPUTS[fmt].paths(out_dir, stem, class_ids)]
+
+
+def write_outputs(out_dir: Path, source: Path, prediction: Prediction, formats: list[str]) -> None:
+    """Write the formats for one input (each file atomically)."""
+    for fmt in formats:
+        OUTPUTS[fmt].write(out_dir, source, prediction)
