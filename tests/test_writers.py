@@ -108,3 +108,23 @@ def test_atomic_write_gives_the_mode_of_a_plain_open(tmp_path) -> None:
     finally:
         os.umask(mask)
     assert path.read_text() == "hi" and (path.stat().st_mode & 0o777) == 0o644
+
+
+def test_output_registry_writes_exactly_the_listed_paths(tmp_path: Path) -> None:
+    from seggpt.inference.writers import OUTPUTS, output_paths, parse_formats, write_outputs
+
+    pred = _prediction([2, 5])
+    formats = parse_formats(" label, mask,overlay,rle ")
+    assert formats == list(OUTPUTS)
+    source = tmp_path / "in" / "photo.jpg"
+    write_outputs(tmp_path, source, pred, formats)
+    expected = output_paths(tmp_path, "photo", formats, pred.class_ids)
+    assert [p.name for p in expected] == [
+        "photo.png", "photo_mask_2.png", "photo_mask_5.png", "photo_overlay.png", "photo.json"
+    ]  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == sorted(p.name for p in expected)
+    assert json.loads((tmp_path / "photo.json").read_text())["file_name"] == "photo.jpg"
+    with pytest.raises(ValueError, match=r"unknown \['gif'\]; expected a comma-separated subset of label,mask"):
+        parse_formats("label,gif")
+    with pytest.raises(ValueError, match="unknown"):
+        parse_formats(" , ")
