@@ -32,15 +32,9 @@ def davis(root: str | Path, resolution: str = "480p", sequences: str | list[str]
     elif sequences == "all":
         names = sorted(p.name for p in frame_root.iterdir() if p.is_dir())
     else:
-        candidates = [
-            root / "ImageSets" / f"{sequences}_{resolution}.txt",
-            root / "ImageSets" / f"{sequences}.txt",
-            *sorted((root / "ImageSets").glob(f"*/{sequences}.txt")),
-        ]
-        found = [c for c in candidates if c.is_file()]
-        if not found:
-            raise FileNotFoundError(f"no DAVIS split list for {sequences!r} among {[str(c) for c in candidates]}")
-        names = found[0].read_text().split()
+        sets = root / "ImageSets"
+        by_year = sorted(sets.glob(f"*/{sequences}.txt"))
+        names = _read_imageset([sets / f"{sequences}_{resolution}.txt", sets / f"{sequences}.txt", *by_year])
     return VideoObjects(video_sequences(frame_root, mask_root, names), name=f"davis-{resolution}")
 
 
@@ -78,7 +72,8 @@ def davis_sequences(
     root = existing_dir(root, "DAVIS root")
     annotation_root = existing_dir(root / "Annotations" / resolution, "DAVIS annotation folder")
     if sequences is None and imageset is not None:
-        sequences = _read_imageset(root, imageset)
+        sets = root / "ImageSets"
+        sequences = _read_imageset([Path(imageset), sets / imageset, sets / f"{imageset}.txt"])
     if sequences is None:
         sequences = sorted(p.name for p in annotation_root.iterdir() if p.is_dir())
     out = []
@@ -113,11 +108,12 @@ def read_result_labels(path: Path, year: int) -> NDArray[np.int64]:
     return (mask > 0).astype(np.int64) if year == 2016 else mask
 
 
-def _read_imageset(root: Path, imageset: str) -> list[str]:
-    candidates = [Path(imageset), root / "ImageSets" / imageset, root / "ImageSets" / f"{imageset}.txt"]
+def _read_imageset(candidates: list[Path]) -> list[str]:
+    """Sequence names of the first existing DAVIS split list: one name a line, or DAVIS 2016's
+    ``/JPEGImages/480p/<seq>/00000.jpg ...`` lines (the sequence folder's name), in order, once each."""
     path = next((c for c in candidates if c.is_file()), None)
     if path is None:
-        raise FileNotFoundError(f"image set {imageset!r} not found (tried {', '.join(map(str, candidates))})")
+        raise FileNotFoundError(f"no DAVIS split list found (tried {', '.join(map(str, candidates))})")
     names: list[str] = []
     for line in path.read_text().split("\n"):
         if line.strip():
