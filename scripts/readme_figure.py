@@ -30,6 +30,17 @@ def overlay(image: np.ndarray, labels: np.ndarray, colours: np.ndarray) -> np.nd
     return mixed.round().astype(np.uint8)
 
 
+def mean_iou(answers: list[np.ndarray], truths: list[np.ndarray]) -> float:
+    """Mean over queries and classes >= 1 present in the answer or the truth of the per-class IoU."""
+    ious = [
+        float(((a == k) & (t == k)).sum() / ((a == k) | (t == k)).sum())
+        for a, t in zip(answers, truths)
+        for k in np.union1d(np.unique(a), np.unique(t))
+        if k > 0
+    ]
+    return float(np.mean(ious)) if ious else float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=Path, default=Path("examples/shapes"))
@@ -62,6 +73,8 @@ def main() -> None:
     truths = [args.examples / "truth" / q.name for q in queries]
     if all(t.is_file() for t in truths):
         rows.append([overlay(read(q), index(read_labels(t)), SHOW_COLOURS) for q, t in zip(queries, truths)])
+        score = mean_iou([index(p.labels) for p in predictions], [index(read_labels(t)) for t in truths])
+        print(f"mean IoU of the prompts' classes against truth/: {score:.3f}")
     width = max(len(r) for r in rows)
     h, w = rows[1][0].shape[:2]
     canvas = np.full((len(rows) * (h + 4), width * (w + 4), 3), 255, np.uint8)
