@@ -158,7 +158,12 @@ def test_cli_davis_layout_keeps_other_files(tmp_path, tiny_checkpoint):
     out.mkdir(parents=True)
     (out / "keep.txt").write_text("mine")
     assert run_cli("--input", frames_dir, "--output", out, "--model", tiny_checkpoint, "--no-keep-first") == 0
-    assert sorted(p.name for p in out.iterdir()) == ["00000.png", "00001.png", "00002.png", "keep.txt"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "00000.png",
+        "00001.png",
+        "00002.png",
+        "keep.txt",
+    ]
     assert np.asarray(Image.open(out / "00001.png").getpalette()).tolist() == palette.reshape(-1).tolist()
 
 
@@ -252,7 +257,7 @@ def test_davis2016_sequence(tmp_path, tiny_checkpoint):
     annotation.write_bytes((source / "Annotations" / "240p" / "dog-agility" / "00000.png").read_bytes())
     out = tmp_path / "results" / "dog-agility"
     assert run_cli("--input", frames, "--output", out, "--model", tiny_checkpoint, "--memory", 2) == 0
-    assert sorted(p.name for p in out.iterdir()) == [f"{i:05d}.png" for i in range(6)]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [f"{i:05d}.png" for i in range(6)]
     result = Image.open(out / "00000.png")
     assert result.mode == "P" and result.size == (427, 240)  # the annotation's size
     np.testing.assert_array_equal(np.asarray(result), np.asarray(Image.open(annotation)) > 127)

@@ -7,12 +7,11 @@ import sys
 from collections.abc import Sequence
 
 from seggpt.cli import convert, segment, train, tune, video
+from seggpt.cli.errors import CLIError, NothingDone, describe
 from seggpt.cli import eval as eval_command
 
 
-class CLIError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
-
+__all__ = ["CLIError", "build_parser", "main"]
 
 SUBCOMMANDS = [convert, segment, video, train, tune, eval_command]
 
@@ -35,9 +34,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except (CLIError, ValueError, FileNotFoundError) as err:
-        print(f"seggpt {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except Exception as err:
+        message = describe(err)
+        if message is None:
+            raise
+        print(f"seggpt {args.command}: error: {message}", file=sys.stderr)
+        return 1 if isinstance(err, NothingDone) else 2
     except KeyboardInterrupt:
         print(f"seggpt {args.command}: interrupted", file=sys.stderr)
         return 130

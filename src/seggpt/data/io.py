@@ -1,7 +1,13 @@
-"""Reading images and prompt masks from disk: any PIL mode, EXIF orientation, 16-bit label maps kept as integers."""
+"""Reading images and prompt masks from disk: any PIL mode, EXIF orientation, 16-bit label maps kept as integers.
+
+Limits: an image above `max_pixels()` (default 50 megapixels, environment variable `SEGGPT_MAX_PIXELS`) is refused
+from its header, before it is decoded, so a decompression bomb (a few KB that decode to gigabytes) costs nothing.
+Masks from lossy files (JPEG) are binarised when they are white on black, and refused otherwise.
+"""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -14,6 +20,32 @@ PathLike = str | Path
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _LABEL_MODES = ("1", "L", "P", "LA", "PA", "F", *_SIXTEEN_BIT_MODES)
+_LOSSY_FORMATS = ("JPEG", "MPO")
+DEFAULT_MAX_PIXELS = 50_000_000
+NEAR_BINARY_BAND = 48  # a lossy white-on-black mask keeps its pixels within this distance of 0 or 255
+NEAR_BINARY_SHARE = 0.95  # ... at least this share of them
+
+
+def max_pixels() -> int:
+    """The largest image (width x height) any command reads: `SEGGPT_MAX_PIXELS`, default 50 megapixels."""
+    text = os.environ.get("SEGGPT_MAX_PIXELS", "")
+    try:
+        return int(text) if text else DEFAULT_MAX_PIXELS
+    except ValueError as err:
+        raise ValueError(f"SEGGPT_MAX_PIXELS={text!r}: expected a whole number of pixels") from err
+
+
+def is_near_binary(values: NDArray[Any]) -> bool:
+    """Whether 8-bit values are a white-on-black mask blurred by compression or resampling.
+
+    True when at least 95 % of the values lie within 48 of 0 or of 255 and both ends hold at least 0.1 %.
+    """
+    if values.size == 0 or values.dtype != np.uint8:
+        return False
+    low = np.count_nonzero(values <= NEAR_BINARY_BAND)
+    high = np.count_nonzero(values >= 255 - NEAR_BINARY_BAND)
+    ends = min(low, high) >= 0.001 * values.size
+    return bool(ends and low + high >= NEAR_BINARY_SHARE * values.size)
 
 
 def _open(path: PathLike) -> Image.Image:
@@ -23,12 +55,24 @@ def _open(path: PathLike) -> Image.Image:
         raise FileNotFoundError(f"image file not found: {path}")
     if path.is_dir():
         raise ValueError(f"expected an image file, got a folder: {path}")
+    limit = max_pixels()
     try:
         image = Image.open(path)
-        image.load()
-        return ImageOps.exif_transpose(image) or image
+        if image.width * image.height <= limit:
+            image.load()
+            source_format = image.format
+            image = ImageOps.exif_transpose(image) or image
+            image.format = source_format  # exif_transpose returns a copy without it
+            return image
+    except Image.DecompressionBombError as err:
+        raise ValueError(f"{path} declares a size too large to decode safely (decompression bomb?): {err}") from err
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise ValueError(f"cannot read {path} as an image (expected PNG, JPEG, TIFF, BMP, WebP ...): {err}") from err
+    image.close()
+    raise ValueError(
+        f"{path} is {image.width}x{image.height} = {image.width * image.height / 1e6:.0f} megapixels, above the "
+        f"limit of {limit / 1e6:.0f} (SEGGPT_MAX_PIXELS); downscale it first or raise the limit"
+    )
 
 
 def _to_uint8(array: NDArray[Any]) -> NDArray[np.uint8]:
@@ -77,6 +121,9 @@ def load_mask(path: PathLike) -> NDArray[Any]:
     i.e. the class ids of a VOC-style label PNG; for 16-bit, uint16 or int32 ids, never scaled). RGB, RGBA
     (alpha dropped) and other colour modes give an (H, W, 3) uint8 colour target. EXIF orientation is applied.
 
+    A lossy file (JPEG) cannot hold exact class ids or colours: a white-on-black one (see `is_near_binary`) is
+    binarised to 0/255 (foreground: grey value above 127); any other is refused with a message saying why.
+
     Args:
         path: the mask file.
 
@@ -84,9 +131,11 @@ def load_mask(path: PathLike) -> NDArray[Any]:
         (H, W) bool / uint8 / uint16 / int32 label values (float32 for mode F), or (H, W, 3) uint8 RGB colour target.
 
     Raises:
-        FileNotFoundError, ValueError: as `load_rgb`.
+        FileNotFoundError, ValueError: as `load_rgb`; a lossy mask that is not white on black.
     """
     image = _open(path)
+    if image.format in _LOSSY_FORMATS:
+        return _binarise_lossy(image, path)
     mode = image.mode
     if mode in ("LA", "PA"):
         image = image.getchannel(0)
@@ -115,3 +164,16 @@ def load_label_map(path: PathLike) -> NDArray[np.int64]:
 def is_single_object(labels: NDArray[np.integer]) -> bool:
     """The DAVIS-2016 rule, in one place: a grey mask holding only 0 and 255 marks one object (255), not id 255."""
     return set(np.unique(labels).tolist()) <= {0, 255}
+
+
+def _binarise_lossy(image: Image.Image, path: PathLike) -> NDArray[np.uint8]:
+    """A JPEG mask -> (H, W) uint8 0/255 when it is white on black (grey, near-binary); else a clear error."""
+    rgb = np.asarray(image.convert("RGB"), dtype=np.int16)
+    spread = rgb.max(axis=-1) - rgb.min(axis=-1)
+    grey = np.asarray(image.convert("L"), dtype=np.uint8)
+    if np.count_nonzero(spread > NEAR_BINARY_BAND) <= (1 - NEAR_BINARY_SHARE) * spread.size and is_near_binary(grey):
+        return np.where(grey > 127, 255, 0).astype(np.uint8)
+    raise ValueError(
+        f"{path} is a JPEG mask that is not white on black: lossy compression changes the class ids and colours "
+        "at every edge, so they cannot be read back; save the mask as PNG (or give a white-on-black mask)"
+    )

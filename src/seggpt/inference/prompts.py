@@ -5,7 +5,9 @@ Forms (`mask_type="auto"` tells them apart; name the form to override):
   demo targets: max 255 and >= 90 % of the foreground pixels exactly 255; foreground = value > 127). Class id 1.
 - labels: integer label maps (uint8, uint16, int32), 0 = background, optional `ignore_value`. The class ids are the
   stored values. Several classes get palette colours (reference section 2) unless `colours` are given; a class
-  keeps one colour across all prompts.
+  keeps one colour across all prompts. With `mask_type="auto"`, more than 64 distinct values that change from
+  pixel to pixel (over 25 % of horizontal neighbours differ) is refused as implausible (a photo, or a label map
+  saved lossily); name the form "labels" to force it.
 - colour: (H, W, 3) RGB colour targets with flat colours; black = background, each other colour one class
   (ids 1..K in sorted colour order), the user's colours kept. A grey RGB mask (R = G = B) is read as 2-D.
 """
@@ -19,11 +21,13 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from seggpt.data.io import is_single_object
+from seggpt.data.io import is_near_binary, is_single_object
 from seggpt.inference.palette import MIN_COLOUR_DISTANCE, labels_to_colours, min_colour_distance, palette
 
 MaskType = Literal["auto", "binary", "labels", "colour"]
 MAX_TARGET_COLOURS = 64  # more distinct colours in an RGB target means anti-aliasing or JPEG, not flat classes
+MAX_AUTO_LABEL_IDS = 64  # with more distinct values and ...
+MAX_AUTO_LABEL_EDGES = 0.25  # ... more than this share of neighbours differing, an "auto" mask is a photo
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,18 @@ def _is_anti_aliased(values: NDArray[Any]) -> bool:
     return bool(nonzero.size and values.max() == 255 and (nonzero == 255).mean() >= 0.9)
 
 
+def _is_lossy_binary(values: NDArray[Any]) -> bool:
+    """A white-on-black mask with compression noise: many distinct values, nearly all near 0 or 255."""
+    return len(np.unique(values)) > 16 and is_near_binary(values)
+
+
+def _is_photo_like(ids: NDArray[np.int64]) -> bool:
+    """Many distinct values that change from pixel to pixel: a photo or a lossy label map, not regions of ids."""
+    if len(np.unique(ids)) <= MAX_AUTO_LABEL_IDS or ids.shape[1] < 2:
+        return False
+    return bool((ids[:, 1:] != ids[:, :-1]).mean() > MAX_AUTO_LABEL_EDGES)
+
+
 def _label_map(mask: NDArray[Any], mask_type: MaskType, ignore_value: int | None, name: str) -> NDArray:
     """2-D mask -> (H, W) int64 class ids (0 background, -1 ignore)."""
     if mask.dtype == bool:
@@ -76,8 +92,13 @@ def _label_map(mask: NDArray[Any], mask_type: MaskType, ignore_value: int | None
         fg = ids > (127 if kept.max(initial=0) > 1 else 0)
     elif mask_type == "auto" and is_single_object(kept):
         fg = ids == 255
-    elif mask_type == "auto" and _is_anti_aliased(kept) and mask.dtype == np.uint8:
+    elif mask_type == "auto" and mask.dtype == np.uint8 and (_is_anti_aliased(kept) or _is_lossy_binary(kept)):
         fg = ids > 127
+    elif mask_type == "auto" and _is_photo_like(ids):
+        raise ValueError(
+            f"{name}: {len(np.unique(kept))} distinct values is not a plausible label map (a photo, or a mask saved "
+            "with lossy compression?); expected a white-on-black mask or a PNG label map of class ids"
+        )
     else:
         ids[ignore] = -1
         return ids

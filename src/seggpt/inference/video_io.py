@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from seggpt.atomic import make_temp
 from seggpt.data.io import is_single_object, load_mask, load_rgb, natural_key
 from seggpt.inference.palette import blend
 from seggpt.inference.writers import mask_to_rle
@@ -181,25 +181,50 @@ class ResultWriter:
     """DAVIS-format results, written into a temporary folder and moved to `output` only on success.
 
     Use as a context manager: on an exception nothing reaches `output`. Files already in `output` with
-    other names are kept; ones with the same names are replaced.
+    other names are kept, ones with the same names are replaced, and the frames of an earlier run into the
+    same folder (listed in its hidden `MANIFEST`) that this run did not write are removed, so no stale frame
+    mixes with the new ones. PNG files that no seggpt run wrote there make the folder unusable (refused
+    before any work), since they would mix with the results.
 
     Args:
         output: the results folder, e.g. `results/<seq>`.
         palette: (256, 3) uint8 palette of the indexed PNGs.
         rle: also collect every frame's objects as COCO RLE into `output/masks_rle.json`.
+
+    Raises:
+        ValueError: `output` is not a folder, or holds PNG files no seggpt run wrote.
     """
+
+    MANIFEST = ".seggpt-results.json"
 
     def __init__(self, output: str | Path, palette: NDArray[np.uint8], *, rle: bool = False):
         self.output = Path(output)
         if self.output.exists() and not self.output.is_dir():
-            raise ValueError(f"output {self.output} exists and is not a folder")
+            raise ValueError(f"output {self.output} exists and is not a folder; expected a folder for the frames")
+        self._previous = self._previous_files()
         self.palette = palette.astype(np.uint8).reshape(-1).tolist()
         self.rle: list[dict[str, Any]] | None = [] if rle else None
         self._tmp: Path | None = None
 
+    def _previous_files(self) -> set[str]:
+        """The files an earlier run wrote into `output` (its manifest); refuses foreign PNGs."""
+        if not self.output.is_dir():
+            return set()
+        manifest = self.output / self.MANIFEST
+        try:
+            listed = set(json.loads(manifest.read_text())["files"]) if manifest.is_file() else set()
+        except (OSError, ValueError, KeyError, TypeError):
+            listed = set()
+        foreign = sorted(p.name for p in self.output.glob("*.png") if p.name not in listed)
+        if foreign:
+            raise ValueError(
+                f"output {self.output} already holds {len(foreign)} PNG files that seggpt did not write there "
+                f"(e.g. {foreign[0]}); they would mix with the results: choose a new or empty folder"
+            )
+        return listed
+
     def __enter__(self) -> ResultWriter:
-        self.output.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = Path(tempfile.mkdtemp(dir=self.output.parent, prefix=f".{self.output.name}.tmp-"))
+        self._tmp = make_temp(self.output, directory=True)
         return self
 
     def write(self, name: str, labels: NDArray[np.integer]) -> None:
@@ -220,16 +245,20 @@ class ResultWriter:
             if exc_type is None:
                 if self.rle is not None:
                     (self._tmp / "masks_rle.json").write_text(json.dumps({"frames": self.rle}))
-                self._commit(self._tmp)
+                written = sorted(p.name for p in self._tmp.iterdir())
+                (self._tmp / self.MANIFEST).write_text(json.dumps({"files": written}))
+                self._commit(self._tmp, set(written))
         finally:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
-    def _commit(self, tmp: Path) -> None:
+    def _commit(self, tmp: Path, written: set[str]) -> None:
         if self.output.is_dir() and not any(self.output.iterdir()):
             self.output.rmdir()
         if not self.output.exists():
             os.replace(tmp, self.output)  # the whole folder at once
             return
+        for stale in sorted(self._previous - written):
+            (self.output / stale).unlink(missing_ok=True)
         for file in sorted(tmp.iterdir()):
             os.replace(file, self.output / file.name)
 
@@ -270,14 +299,11 @@ class OverlayWriter:
         self._stream: Any = None
 
     def __enter__(self) -> OverlayWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.tmp-", suffix=self.path.suffix)
-        os.close(fd)
-        self._tmp = Path(tmp)
+        self._tmp = make_temp(self.path)
         try:
-            self._container = av.open(tmp, mode="w")
+            self._container = av.open(str(self._tmp), mode="w")
         except (av.FFmpegError, ValueError) as err:
-            os.remove(tmp)
+            os.remove(self._tmp)
             raise ValueError(f"cannot write a video to {self.path} (unknown container suffix?): {err}") from err
         return self
 
