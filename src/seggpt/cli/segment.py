@@ -4,23 +4,34 @@ from __future__ import annotations
 
 import argparse
 import glob
+import os
+import re
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any, get_args
 
 import numpy as np
-import torch
 from numpy.typing import NDArray
 from tqdm import tqdm
 
 from seggpt import Segmenter, load_model
+from seggpt.atomic import clean_stale_temps
+from seggpt.cli.errors import NothingDone
 from seggpt.data.io import load_rgb
 from seggpt.inference.prediction import Upsample
 from seggpt.inference.segmenter import Ensemble, Resize
 from seggpt.inference.tuned_prompt import load_tuned_prompt
 from seggpt.inference.writers import OUTPUTS, output_paths, parse_formats, write_outputs
 from seggpt.model.seggpt import SegType
+from seggpt.safety import (
+    OutputError,
+    check_device,
+    check_no_collisions,
+    check_not_inputs,
+    check_output_folder,
+    entry_key,
+)
 
 EPILOG = """examples:
   # one example image with its mask; segment one image
@@ -32,6 +43,9 @@ EPILOG = """examples:
   seggpt segment --prompt 0001.png 0001_L.png --ignore-value 11 --type semantic \\
       --input 'val/*.png' --output out/ --skip-existing
 
+Refused before any model work: an output that is an input image, a prompt image or mask; two inputs or
+formats writing one file. Exit status: 0 done, 1 nothing segmented (every input failed or none found),
+2 a bad argument or file.
 """
 EPILOG += textwrap.fill(
     "outputs per input STEM: "
@@ -168,6 +182,57 @@ def collect_inputs(specs: list[str]) -> list[tuple[Path, bool]]:
     return list(dict.fromkeys(found))
 
 
+_PROBE_ID = 987654321  # a class id no prompt has: marks where a format's file names hold the class id
+_PROBE_STEM = "\x00stem\x00"
+
+
+def _id_patterns(out_dir: Path, formats: list[str]) -> list[re.Pattern[str]]:
+    """For each format whose file names hold class ids (unknown before the prompts are read): a regex of its
+    names, group 1 = the input stem."""
+    patterns = []
+    for fmt in formats:
+        with_id = set(output_paths(out_dir, _PROBE_STEM, [fmt], np.array([_PROBE_ID])))
+        for path in with_id - set(output_paths(out_dir, _PROBE_STEM, [fmt], np.zeros(0, np.int64))):
+            template = re.escape(path.name).replace(re.escape(_PROBE_STEM), "(.+)").replace(str(_PROBE_ID), r"\d+")
+            patterns.append(re.compile(template))
+    return patterns
+
+
+def check_outputs(out_dir: Path, inputs: list[Path], formats: list[str], protected: list[Path]) -> None:
+    """Refuse, before any model work, outputs that are inputs (or `protected` files) and outputs written twice.
+
+    The class ids are not known yet, so a name such as `STEM_mask_<digits>.png` counts as an output of STEM.
+    """
+    no_ids = np.zeros(0, np.int64)
+    planned = [
+        (path, f"the {fmt} output of {source}")
+        for source in inputs
+        for fmt in formats
+        for path in output_paths(out_dir, source.stem, [fmt], no_ids)
+    ]
+    check_no_collisions(planned)
+    check_not_inputs([path for path, _ in planned], [*inputs, *protected])
+    patterns = _id_patterns(out_dir, formats)
+    if not patterns:
+        return
+    owners = {source.stem: source for source in inputs}
+    out_key = os.path.realpath(out_dir)
+    taken = planned + [
+        (Path(alias), f"the input {source}")
+        for source in [*inputs, *protected]
+        for alias in (os.path.realpath(source), entry_key(source))
+        if os.path.dirname(alias) == out_key
+    ]
+    for path, what in taken:
+        for pattern in patterns:
+            match = pattern.fullmatch(path.name)
+            if match and match.group(1) in owners:
+                raise OutputError(
+                    f"{out_dir / path.name} would be both an output of {owners[match.group(1)]} and {what}; "
+                    "choose another output folder or rename the input"
+                )
+
+
 def segment_all(
     segmenter: Segmenter,
     inputs: list[tuple[Path, bool]],
@@ -212,11 +277,17 @@ def run(args: argparse.Namespace) -> int:
     formats = parse_formats(args.format)
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {args.device}: no CUDA GPU is available here; use --device cpu")
+    check_device(args.device)
     if (args.prompt is None) == (args.tuned_prompt is None):
         raise ValueError("give either --prompt IMAGE MASK (one or more) or --tuned-prompt FILE")
     inputs = collect_inputs(args.input)
+    if not inputs:
+        raise NothingDone(f"--input {' '.join(args.input)}: no files found; expected images to segment")
+    check_output_folder(args.output, "--output")
+    protected = [Path(p) for pair in args.prompt or [] for p in pair]
+    protected += [p for p in (args.tuned_prompt, Path(args.model)) if p is not None and p.is_file()]
+    check_outputs(args.output, [path for path, _ in inputs], formats, protected)
+    clean_stale_temps(args.output)
     model = load_model(args.model, config=args.config, device=args.device)
     segmenter = Segmenter(
         model,
@@ -238,4 +309,6 @@ def run(args: argparse.Namespace) -> int:
         f"segment: {counts['written']} written, {counts['skipped']} skipped (existing), {counts['failed']} failed "
         f"(unreadable) -> {args.output}"
     )
+    if counts["written"] + counts["skipped"] == 0:
+        raise NothingDone(f"no image was segmented: all {counts['failed']} inputs were unreadable")
     return 0
