@@ -19,7 +19,7 @@ class CLIError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
 
 
-class NothingDone(Exception):
+class NothingDoneError(Exception):
     """The run ended without a failure of its own but produced nothing (every input failed, or none was found).
 
     Printed as one line, exit code 1.
@@ -49,7 +49,7 @@ def _user_path(filename: object) -> str:
 
 def describe(err: BaseException) -> str | None:
     """The one-line message for an expected failure, or None for a bug (which should keep its traceback)."""
-    if isinstance(err, CLIError | ValueError | NothingDone):
+    if isinstance(err, CLIError | ValueError | NothingDoneError):
         return str(err)
     if isinstance(err, torch.OutOfMemoryError | MemoryError):
         return "out of memory; use a smaller --batch-size, smaller images or another device"

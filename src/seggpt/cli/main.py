@@ -7,9 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from seggpt.cli import convert, segment, train, tune, video
-from seggpt.cli.errors import CLIError, NothingDone, describe
 from seggpt.cli import eval as eval_command
-
+from seggpt.cli.errors import CLIError, NothingDoneError, describe
 
 __all__ = ["CLIError", "build_parser", "main"]
 
@@ -39,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if message is None:
             raise
         print(f"seggpt {args.command}: error: {message}", file=sys.stderr)
-        return 1 if isinstance(err, NothingDone) else 2
+        return 1 if isinstance(err, NothingDoneError) else 2
     except KeyboardInterrupt:
         print(f"seggpt {args.command}: interrupted", file=sys.stderr)
         return 130

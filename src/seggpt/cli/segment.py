@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from seggpt import Segmenter, load_model
 from seggpt.atomic import clean_stale_temps
-from seggpt.cli.errors import NothingDone
+from seggpt.cli.errors import NothingDoneError
 from seggpt.data.io import load_rgb
 from seggpt.inference.prediction import Upsample
 from seggpt.inference.segmenter import Ensemble, Resize
@@ -282,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give either --prompt IMAGE MASK (one or more) or --tuned-prompt FILE")
     inputs = collect_inputs(args.input)
     if not inputs:
-        raise NothingDone(f"--input {' '.join(args.input)}: no files found; expected images to segment")
+        raise NothingDoneError(f"--input {' '.join(args.input)}: no files found; expected images to segment")
     check_output_folder(args.output, "--output")
     protected = [Path(p) for pair in args.prompt or [] for p in pair]
     protected += [p for p in (args.tuned_prompt, Path(args.model)) if p is not None and p.is_file()]
@@ -310,5 +310,5 @@ def run(args: argparse.Namespace) -> int:
         f"(unreadable) -> {args.output}"
     )
     if counts["written"] + counts["skipped"] == 0:
-        raise NothingDone(f"no image was segmented: all {counts['failed']} inputs were unreadable")
+        raise NothingDoneError(f"no image was segmented: all {counts['failed']} inputs were unreadable")
     return 0

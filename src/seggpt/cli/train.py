@@ -7,13 +7,19 @@ from typing import Any
 
 import yaml
 
+from seggpt.safety import check_device
+
 EPILOG = """examples:
   # the tiny preset on CamVid train + DAVIS 2016 train (240p) + synthetic warm-up, evaluated on CamVid val
   seggpt train configs/train_tiny_camvid_davis.yaml \\
       --set data.camvid_root=../shared/data/camvid --set data.davis_root=../shared/data/davis2016
 
-  # continue an interrupted run exactly where its last checkpoint left it
+  # continue an interrupted run exactly where its last checkpoint left it (more run.steps is allowed; a change
+  # that breaks exactness, e.g. optim.lr or run.batch_size, is refused and listed)
   seggpt train configs/train_tiny_camvid_davis.yaml --set run.resume=auto ...
+
+  # an output_dir holding a run is refused unless resumed or replaced on purpose
+  seggpt train CONFIG.yaml --set run.overwrite=true
 
   # two processes (DDP; gloo on CPU, nccl on GPU); run.batch_size is the global batch
   torchrun --nproc_per_node 2 -m seggpt.cli.main train CONFIG.yaml --set run.strategy=ddp
@@ -24,6 +30,7 @@ EPILOG = """examples:
 
 Outputs in run.output_dir: log.csv (step, lr, loss, eval_miou, seconds), last.pt (exact-resume state),
 model.safetensors (the trained model: `seggpt.load_model(PATH)`), tensorboard/ when tensorboard is installed.
+A non-finite loss stops the run (exit 2) before the update; last.pt keeps the last good state.
 """
 
 
@@ -61,7 +68,12 @@ def run(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
         return 0
     from seggpt.training import distributed as D
+    from seggpt.training.state import check_run_folder
     from seggpt.training.trainer import Trainer
+
+    check_run_folder(config.run.output_dir, resume=config.run.resume, overwrite=config.run.overwrite)
+    if config.run.device == "cuda":
+        check_device("cuda", "run.device")
 
     env = D.init_distributed(config.run.device)
     try:

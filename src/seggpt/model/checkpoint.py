@@ -93,6 +93,7 @@ def load_model(
     model = build_seggpt(arch, device="meta", init=False)
     state_dict = checkpoint_filter_fn(checkpoint.state_dict, model)
     check_state_dict(state_dict, model, f"{path} ({checkpoint.layout} layout)", hint=config is None)
+    check_values(state_dict, str(path))
     model.load_state_dict(state_dict, strict=True, assign=True)
     return model.to(device=device, dtype=dtype or torch.float32).eval()
 
@@ -288,6 +289,22 @@ def check_state_dict(state_dict: dict[str, Tensor], model: SegGPT, source: str, 
             "(or --config) as a JSON file with the keys of SegGPTConfig"
         )
     raise ValueError("\n".join(lines))
+
+
+def check_values(state_dict: dict[str, Tensor], source: str) -> None:
+    """Every weight is a finite floating-point tensor: integer tensors or NaN/inf (a diverged run) are errors."""
+    not_float = [f"{k} ({v.dtype})" for k, v in state_dict.items() if not v.is_floating_point()]
+    if not_float:
+        raise ValueError(
+            f"checkpoint {source}: {len(not_float)} tensors are not floating point ({', '.join(not_float[:5])}); "
+            "expected float weights (a corrupted or foreign file?)"
+        )
+    bad = [k for k, v in state_dict.items() if not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ValueError(
+            f"checkpoint {source}: {len(bad)} tensors hold NaN or infinite values ({', '.join(bad[:5])}); "
+            "the run that wrote it diverged: use an earlier checkpoint"
+        )
 
 
 def _shape_summary(state_dict: dict[str, Tensor]) -> str:

@@ -97,6 +97,8 @@ class RunSection:
 
     stop_at: end this sitting after that many steps (saving the exact-resume state and the model) while the
     schedule still runs to `steps`; a later run with run.resume and a larger stop_at (or none) continues exactly.
+    overwrite: start afresh in an output_dir that holds an earlier run (replacing its files); without it (or
+    `resume`) such a folder is refused.
     """
 
     steps: int = 1000
@@ -110,6 +112,7 @@ class RunSection:
     num_workers: int = 0
     output_dir: str = "runs/train"
     resume: str | None = None
+    overwrite: bool = False
     log_every: int = 10
     eval_every: int = 0
     save_every: int = 0

@@ -1,6 +1,8 @@
 """Exact-resume training state: model, optimizer, step (= data position) and random states, written atomically.
 
 The file is a torch zip of tensors and plain containers only, so it loads with `weights_only=True`.
+A run folder is guarded: a new run never starts over an earlier run's files unless told to (`run.resume` or
+`run.overwrite`), and a resume refuses config changes that would break exactness (`resume_differences`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,26 @@ import torch
 from torch import Tensor
 
 from seggpt.atomic import atomic_write
+
+RUN_FILES = ("last.pt", "model.safetensors", "log.csv")  # what makes a folder hold a run
+SAFE_RESUME_KEYS = frozenset(  # config keys a resume may change: they do not touch the trained weights' path
+    {
+        "run.steps",  # train longer (or stop earlier); the cosine schedule follows the new total from here on
+        "run.stop_at",  # a sitting's end: the schedule of run.steps is unchanged
+        "run.resume",
+        "run.overwrite",
+        "run.output_dir",
+        "run.progress",
+        "run.tensorboard",
+        "run.log_every",
+        "run.eval_every",
+        "run.save_every",
+        "model.init",  # the resumed weights replace the initial ones
+        "model.init_encoder",
+        "data.eval_source",
+        "data.eval_examples",
+    }
+)
 
 
 @dataclass
@@ -75,3 +97,40 @@ def load_state(path: str | Path) -> TrainState:
         list(payload["cuda_rng"]),
         payload["config"],
     )
+
+
+def check_run_folder(output_dir: str | Path, *, resume: str | None, overwrite: bool) -> None:
+    """Refuse to start a new run over an earlier run's files unless `resume` is set or `overwrite` is True."""
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ValueError(f"run.output_dir {output_dir} is a file; expected a folder")
+    found = [name for name in RUN_FILES if (output_dir / name).exists()]
+    if found and not resume and not overwrite:
+        raise ValueError(
+            f"run.output_dir {output_dir} already holds a run ({', '.join(found)}); continue it with "
+            "--set run.resume=auto, replace it with --set run.overwrite=true, or choose another run.output_dir"
+        )
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and not prefix:
+            out.update(_flatten(value, f"{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def resume_differences(saved: dict[str, Any], new: dict[str, Any], defaults: dict[str, Any]) -> list[str]:
+    """The keys (`section.key: saved -> new`) whose change breaks an exact resume; `SAFE_RESUME_KEYS` may differ.
+
+    A key the saved config lacks (written before the key existed) counts as its default value.
+    """
+    old, now, default = _flatten(saved), _flatten(new), _flatten(defaults)
+    changed = []
+    for key in sorted(set(old) | set(now)):
+        before, after = old.get(key, default.get(key)), now.get(key, default.get(key))
+        if before != after and key not in SAFE_RESUME_KEYS:
+            changed.append(f"{key}: {before!r} -> {after!r}")
+    return changed

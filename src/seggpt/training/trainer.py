@@ -26,7 +26,15 @@ from seggpt.training.logs import RunLogger
 from seggpt.training.optim import build_optimizer, lr_at, set_lr
 from seggpt.training.pairs import Example, PairOptions, collate_examples
 from seggpt.training.pretrained import load_pretrained_encoder
-from seggpt.training.state import TrainState, capture_rng, load_state, restore_rng, save_state
+from seggpt.training.state import (
+    TrainState,
+    capture_rng,
+    check_run_folder,
+    load_state,
+    restore_rng,
+    resume_differences,
+    save_state,
+)
 
 
 def build_model(config: TrainConfig, verbose: bool = True) -> SegGPT:
@@ -146,12 +154,21 @@ class Trainer:
             loss = local / count.clamp_min(1) * self.env.world_size  # DDP averages over processes: undo it
             loss.backward()
             total += local.detach()
+        loss = float(D.all_reduce_sum(total, self.env) / count.clamp_min(1))
+        if not math.isfinite(loss):  # every rank sees the same sum: all stop together, before the update
+            self.optimizer.zero_grad(set_to_none=True)
+            last = self.output_dir / "last.pt"
+            kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was saved yet"
+            raise ValueError(
+                f"step {self.step + 1}: the loss is {loss} (not finite); training stopped before the update and "
+                f"{kept}; lower optim.lr, set optim.grad_clip or use run.precision=fp32, then resume"
+            )
         if self.config.optim.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)  # DTensor-aware
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
-        return float(D.all_reduce_sum(total, self.env) / count.clamp_min(1))
+        return loss
 
     def state(self) -> TrainState:
         """The exact-resume state of this moment (collective under FSDP: call on every rank)."""
@@ -173,8 +190,18 @@ class Trainer:
         D.barrier(self.env)
 
     def resume(self, path: str | Path) -> None:
-        """Continue exactly from a state written by `save`: weights, optimizer, step (data position), RNG."""
+        """Continue exactly from a state written by `save`: weights, optimizer, step (data position), RNG.
+
+        Raises:
+            ValueError: the state's config differs from this run's in keys that break exactness (listed).
+        """
         state = load_state(path)
+        changed = resume_differences(state.config, self.config.to_dict(), TrainConfig().to_dict())
+        if changed:
+            raise ValueError(
+                f"cannot resume from {path}: the config changed in ways that break an exact resume "
+                f"({'; '.join(changed)}); undo them, or start a new run (another run.output_dir or run.overwrite)"
+            )
         D.load_full_state_dict(self.model, state.model)
         D.load_optimizer_state(self.model, self.optimizer, state.optimizer)
         self.step = state.step
@@ -188,6 +215,7 @@ class Trainer:
         """Train to `run.steps` (or `run.stop_at`), logging, evaluating and saving as configured; returns the model."""
         run = self.config.run
         resume = run.resume
+        check_run_folder(self.output_dir, resume=resume, overwrite=run.overwrite)
         if resume == "auto":
             resume = str(self.output_dir / "last.pt") if (self.output_dir / "last.pt").is_file() else None
         if resume:
