@@ -1,7 +1,8 @@
 """`seggpt eval fewshot|vos|semantic`: the paper's evaluation protocols; each prints a table and writes JSON.
 
 Every run keeps its finished items in `OUTPUT/items.jsonl` and resumes from them when rerun with the same
-settings (`--no-resume` starts afresh).
+settings (`--no-resume` starts afresh). The settings include the model's fingerprint (its file's size and time)
+or the baseline: an output folder holding a run with other settings is refused, never silently mixed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any, get_args
 
 from tqdm import tqdm
 
+from seggpt.atomic import clean_stale_temps
 from seggpt.data.camvid import CAMVID_CLASSES
 from seggpt.data.coco import coco20i
 from seggpt.data.davis import davis_sequences
@@ -20,9 +22,10 @@ from seggpt.data.folder import label_map_pairs
 from seggpt.data.fss1000 import fss1000
 from seggpt.data.voc import pascal5i
 from seggpt.evaluation import fewshot, semantic, vos
-from seggpt.evaluation.cache import ResultCache, write_json
+from seggpt.evaluation.cache import ResultCache, model_fingerprint, write_json
 from seggpt.inference.prediction import Upsample
 from seggpt.inference.segmenter import Ensemble
+from seggpt.safety import check_device, check_not_inputs, check_output_folder
 
 EPILOG = """examples:
   seggpt eval fewshot --dataset fss1000 --root fewshot_data --class-list fss_test_set.txt \\
@@ -126,12 +129,15 @@ def _add_semantic(sub: Any) -> None:
 
 
 def _one_source(args: argparse.Namespace, *others: str) -> None:
-    """Exactly one of --model, --baseline and the given other options must be set."""
+    """Exactly one of --model, --baseline and the given other options must be set; the device and output usable."""
     names = ["model", "baseline", *others]
     given = [n for n in names if getattr(args, n, None) is not None]
     if len(given) != 1:
         options = ", ".join("--" + n.replace("_", "-") for n in names)
         raise ValueError(f"give exactly one of {options} (got {len(given)})")
+    check_device(args.device)
+    check_output_folder(args.output, "--output")
+    clean_stale_temps(args.output)
 
 
 def _segmenter(args: argparse.Namespace, **kwargs: Any) -> Any:
@@ -166,6 +172,7 @@ def run_fewshot(args: argparse.Namespace) -> int:
             "root": str(args.root),
             "coco_annotations": str(args.coco_annotations),
             "model": args.model,
+            "model_fingerprint": model_fingerprint(args.model),
             "baseline": args.baseline,
             "shots": args.shots,
             "ensemble": args.ensemble,
@@ -202,7 +209,10 @@ def run_vos(args: argparse.Namespace) -> int:
     results_dir = args.results if args.results is not None else args.output
     settings = {"protocol": "vos", "davis_root": str(args.davis_root.resolve()), "resolution": args.resolution,
                 "results": str(results_dir.resolve()), "model": args.model, "memory": args.memory,
-                "baseline": args.baseline}  # fmt: skip
+                "model_fingerprint": model_fingerprint(args.model), "baseline": args.baseline}  # fmt: skip
+    if args.results is None:
+        inputs = [p for s in sequences for p in (*s.frames, *s.annotations)]
+        check_not_inputs([], inputs, replaced_folders=[args.output / s.name for s in sequences])
     cache = ResultCache(args.output, settings, resume=args.resume)
     if args.results is None:
         segmenter: Any
@@ -215,7 +225,7 @@ def run_vos(args: argparse.Namespace) -> int:
 
             segmenter = VideoSegmenter(_load_model(args), memory=args.memory, device=args.device)
         for sequence in tqdm(sequences, desc="predict"):
-            if not (args.resume and vos.has_results(sequence, args.output)):
+            if not (cache.resumed and vos.has_results(sequence, args.output)):  # only this run's own results
                 vos.predict_sequence(segmenter, sequence, args.output)
     for sequence in tqdm(sequences, desc="score"):
         if sequence.name not in cache:
@@ -238,10 +248,12 @@ def run_semantic(args: argparse.Namespace) -> int:
     num_classes, ignore_index, names = _semantic_classes(args)
     pairs = label_map_pairs(args.images, args.labels)
     settings: dict[str, Any] = {"protocol": "semantic", "images": str(args.images.resolve()), "model": args.model,
+                                "model_fingerprint": model_fingerprint(args.model),
                                 "predictions": str(args.predictions), "num_classes": num_classes,
                                 "ignore_index": ignore_index, "num_prompts": args.num_prompts,
                                 "ensemble": args.ensemble, "seed": args.seed,
                                 "tuned_prompt": str(args.tuned_prompt), "baseline": args.baseline,
+                                "tuned_prompt_fingerprint": model_fingerprint(args.tuned_prompt),
                                 "upsample": args.upsample, "background_index": args.background_index}  # fmt: skip
     segmenter = None
     if args.tuned_prompt is not None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 from pathlib import Path
 from typing import Any, get_args
 
 import torch
 from tqdm import tqdm
 
+from seggpt.atomic import clean_stale_temps
 from seggpt.data.davis import find_first_annotation
 from seggpt.data.io import load_rgb
 from seggpt.inference.video import VideoSegmenter
@@ -23,6 +25,7 @@ from seggpt.inference.video_io import (
 )
 from seggpt.model import load_model
 from seggpt.model.seggpt import SegType
+from seggpt.safety import check_device, check_not_inputs, check_output_file, check_output_folder
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -34,7 +37,9 @@ EPILOG = """examples:
 
 The first mask is a label map of object ids (an indexed PNG such as DAVIS 2017's, or grey ids); a
 white-on-black mask is one object. Results: one indexed PNG per frame, named after the input frames
-(pixel value = object id, the first mask's palette), at the frames' size.
+(pixel value = object id, the first mask's palette), at the frames' size. A folder reused for
+another video loses the earlier run's frames; one holding PNGs seggpt did not write is refused. A video
+file that decodes to fewer frames than it declares (truncated) gives a warning, or an error with --strict.
 """
 
 
@@ -79,6 +84,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--seg-type", choices=get_args(SegType), default="instance")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--dtype", choices=tuple(DTYPES), default="float32")
+    parser.add_argument(
+        "--strict", action="store_true", help="fail (writing nothing) when a video decodes to fewer frames than it says"
+    )
     parser.set_defaults(run=run)
     return parser
 
@@ -87,8 +95,10 @@ def run(args: argparse.Namespace) -> int:
     """Check every input, load the model, segment the video and write the results atomically."""
     if args.memory < 0 or (args.memory == 0 and not args.keep_first):
         raise ValueError(f"--memory must be >= 1 (or 0 with the first frame kept), got {args.memory}")
+    check_device(args.device)
     source = FrameSource(args.input)
     mask_path = args.first_mask or _default_mask(source)
+    _check_outputs(args, source, mask_path)
     first_mask, png_palette = read_first_mask(mask_path)
     check_indexed_ids(first_mask, f"first mask {mask_path}")
     if not first_mask.any():
@@ -106,8 +116,10 @@ def run(args: argparse.Namespace) -> int:
 
     state = segmenter.init_state(first_frame, first_mask) if first_frame is not None else None
     overlay = OverlayWriter(args.overlay, source.fps, palette) if args.overlay else contextlib.nullcontext()
+    decoded = 0
     with ResultWriter(args.output, palette, rle=args.rle) as results, overlay as video:
         for frame in tqdm(source, total=source.count, unit="frame", desc=f"seggpt video {args.input.name}"):
+            decoded += 1
             if state is None:  # the video's own first frame is the prompt
                 if frame.rgb.shape[:2] != first_mask.shape:
                     raise ValueError(
@@ -120,8 +132,26 @@ def run(args: argparse.Namespace) -> int:
             results.write(frame.name, labels)
             if video is not None:
                 video.write(frame.rgb, labels)
+        if source.count is not None and decoded < source.count:
+            short = f"{args.input} declares {source.count} frames but only {decoded} could be decoded (truncated?)"
+            if args.strict:
+                raise ValueError(f"{short}; nothing was written (--strict)")
+            print(f"seggpt video: warning: {short}; the results hold those {decoded}", file=sys.stderr)
     print(f"wrote {args.output}" + (f" and {args.overlay}" if args.overlay else ""))
     return 0
+
+
+def _check_outputs(args: argparse.Namespace, source: FrameSource, mask_path: Path) -> None:
+    """Before any model work: outputs writable, none of them an input; litter of killed runs removed."""
+    check_output_folder(args.output, "--output")
+    outputs = [args.output / f"{name}.png" for name in source.frame_names] + [args.output / "masks_rle.json"]
+    if args.overlay is not None:
+        check_output_file(args.overlay, "--overlay")
+        outputs.append(args.overlay)
+    inputs = [*source.files, mask_path, *([args.first_frame] if args.first_frame else [])]
+    check_not_inputs(outputs, inputs if source.files else [*inputs, source.path])
+    for folder in {args.output.parent, *([args.overlay.parent] if args.overlay else [])}:
+        clean_stale_temps(folder)
 
 
 def _default_mask(source: FrameSource) -> Path:

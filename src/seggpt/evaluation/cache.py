@@ -1,13 +1,17 @@
 """Resumable evaluation runs: a JSONL of finished items in the output folder, and atomic JSON writes.
 
-A run's settings are stored in ``OUTPUT/run.json``; resuming into a folder written with other settings is
-an error (the cached items would not be comparable). Every write goes to a temporary file first and is
-moved into place with ``os.replace``, so an interrupted run never leaves a half-written file.
+A run's settings (dataset, protocol options, and the model's fingerprint or the baseline) are stored in
+``OUTPUT/run.json``; resuming into a folder written with other settings is an error (the cached items, and any
+predictions written there, would not be comparable), whether or not the earlier run finished an item. A corrupt
+line of ``items.jsonl`` (a disk that filled up, an edit) is reported by file and line, and its item recomputed.
+Every write goes to a temporary file first and is moved into place with ``os.replace``, so an interrupted run
+never leaves a half-written file.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +23,37 @@ def write_json(path: str | Path, data: Any) -> None:
     _write_text(Path(path), json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
+def model_fingerprint(model: str | Path | None) -> str | None:
+    """What identifies a model's weights: size and modification time of its file(s), else its name.
+
+    A checkpoint retrained into the same path gets another fingerprint, so its cached results are not reused.
+    """
+    if model is None:
+        return None
+    path = Path(model).expanduser()
+    if not path.exists():
+        from seggpt.model.hub import DEFAULT_MODEL, DEFAULT_MODEL_FILE
+
+        path = DEFAULT_MODEL_FILE if model == DEFAULT_MODEL else path
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    stats = [(p.name, p.stat()) for p in files if p.exists()]
+    return ";".join(f"{name}:{st.st_size}:{st.st_mtime_ns}" for name, st in stats) or str(model)
+
+
 class ResultCache:
     """Finished items of one evaluation run, kept in ``OUTPUT/items.jsonl`` (one JSON object a line).
 
     Args:
         output: the run's output folder (created).
-        settings: what defines the run (dataset, model, shots, ...); must equal the stored settings on resume.
+        settings: what defines the run (dataset, model fingerprint, shots, ...); must equal the stored settings
+            on resume.
         resume: keep items from an earlier run with the same settings; False starts afresh.
 
+    Attributes:
+        resumed: True when ``output`` held a run with these very settings (its items and predictions count).
+
     Raises:
-        ValueError: ``output`` holds a run with other settings.
+        ValueError: ``output`` holds a run with other settings (and ``resume`` is True).
     """
 
     def __init__(self, output: str | Path, settings: dict[str, Any], *, resume: bool = True):
@@ -38,20 +63,31 @@ class ResultCache:
         settings = json.loads(json.dumps(settings))  # as stored: tuples become lists
         settings_path = self.output / "run.json"
         self.items: dict[str, dict[str, Any]] = {}
-        if resume and settings_path.is_file() and self.path.is_file():
-            stored = json.loads(settings_path.read_text())
-            if stored != settings:
-                changed = sorted(k for k in set(stored) | set(settings) if stored.get(k) != settings.get(k))
-                raise ValueError(
-                    f"{self.output} holds results of a run with other settings ({', '.join(changed)}); "
-                    "use another --output folder or --no-resume"
-                )
-            for line in self.path.read_text().splitlines():
-                record = json.loads(line)
-                self.items[record["key"]] = record
+        self.resumed = False
+        stored = _read_settings(settings_path) if resume else None
+        if stored is not None and stored != settings:
+            changed = sorted(k for k in set(stored) | set(settings) if stored.get(k) != settings.get(k))
+            raise ValueError(
+                f"{self.output} holds results of a run with other settings ({', '.join(changed)}); "
+                "use another --output folder or --no-resume"
+            )
+        if stored is not None:
+            self.resumed = True
+            self._read_items()
         else:
             self.path.unlink(missing_ok=True)
         write_json(settings_path, settings)
+
+    def _read_items(self) -> None:
+        """Load ``items.jsonl``; a line that is not a JSON record with a key is reported and left out."""
+        if not self.path.is_file():
+            return
+        for number, line in enumerate(self.path.read_text(errors="replace").splitlines(), start=1):
+            try:
+                record = json.loads(line)
+                self.items[record["key"]] = record
+            except (ValueError, KeyError, TypeError) as err:
+                _warn(f"{self.path} line {number} is corrupt ({err}); that item is recomputed")
 
     def __contains__(self, key: str) -> bool:
         return key in self.items
@@ -60,6 +96,25 @@ class ResultCache:
         """Store one finished item (``record`` gains ``"key": key``) and rewrite the JSONL atomically."""
         self.items[key] = {"key": key, **record}
         _write_text(self.path, "".join(json.dumps(r) + "\n" for r in self.items.values()))
+
+
+def _read_settings(path: Path) -> dict[str, Any] | None:
+    """The stored settings, or None when there are none or they cannot be read (then the run starts afresh)."""
+    if not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        _warn(f"{path} is corrupt ({err}); starting afresh")
+        return None
+    if not isinstance(stored, dict):
+        _warn(f"{path} is not a settings record; starting afresh")
+        return None
+    return stored
+
+
+def _warn(message: str) -> None:
+    print(f"seggpt eval: warning: {message}", file=sys.stderr)
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -73,6 +73,18 @@ class FrameSource:
         return self.path if self._files is not None else None
 
     @property
+    def files(self) -> list[Path]:
+        """The frame files of a folder, in order (empty for a video file)."""
+        return list(self._files or [])
+
+    @property
+    def frame_names(self) -> list[str]:
+        """Every frame's name, as far as known before decoding (a video file that does not say its count: [])."""
+        if self._files is not None:
+            return [p.stem for p in self._files]
+        return [f"{i:05d}" for i in range(self.count or 0)]
+
+    @property
     def first_name(self) -> str:
         """The first frame's name (its file stem, or 00000 for a video file)."""
         return self._files[0].stem if self._files else "00000"

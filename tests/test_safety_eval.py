@@ -1,0 +1,79 @@
+"""`seggpt eval` caches against reuse across settings, corrupt cache lines, and outputs over inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from seggpt import build_seggpt, get_preset, save_model
+from seggpt.cli.main import main
+from seggpt.evaluation import vos
+from test_evaluation_vos import _make_davis
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    return save_model(build_seggpt(get_preset("seggpt-test")), tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
+
+
+def test_killed_model_run_is_not_scored_as_the_paste_baseline(tmp_path, tiny_checkpoint, capsys, monkeypatch):
+    masks = _make_davis(tmp_path / "davis", num_frames=4)
+    out = tmp_path / "v"
+    args = ["eval", "vos", "--davis-root", str(tmp_path / "davis"), "--memory", "2", "--output", str(out)]
+
+    def killed(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:  # the model run predicts every frame, then is killed before scoring
+        patch.setattr(vos, "score_sequence", killed)
+        assert main([*args, "--model", str(tiny_checkpoint)]) == 130
+    assert (out / "toy" / "00003.png").is_file()
+    assert main([*args, "--baseline", "paste"]) == 2
+    assert "other settings (baseline, model, model_fingerprint)" in capsys.readouterr().err
+    assert main([*args, "--baseline", "paste", "--no-resume"]) == 0  # afresh: the paste frames are predicted
+    for t in range(4):
+        assert (np.asarray(Image.open(out / "toy" / f"{t:05d}.png")) > 0).tolist() == (masks[0] > 0).tolist()
+
+
+def test_retrained_model_in_the_same_path_is_not_resumed(tmp_path, capsys):
+    _make_davis(tmp_path / "davis", num_frames=3)
+    model = tmp_path / "model.safetensors"
+    args = ["eval", "vos", "--davis-root", str(tmp_path / "davis"), "--memory", "1", "--output", str(tmp_path / "v")]
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        save_model(build_seggpt(get_preset("seggpt-test")), model)
+        code = main([*args, "--model", str(model)])
+    assert code == 2 and "model_fingerprint" in capsys.readouterr().err
+
+
+def test_corrupt_cache_line_is_named_and_recomputed(tmp_path, capsys):
+    _make_davis(tmp_path / "davis")
+    truth = str(tmp_path / "davis" / "Annotations" / "480p")
+    out = tmp_path / "o"
+    args = ["eval", "vos", "--davis-root", str(tmp_path / "davis"), "--results", truth, "--output", str(out)]
+    assert main(args) == 0
+    report = json.loads((out / "vos.json").read_text())["overall"]
+    items = out / "items.jsonl"
+    items.write_text(items.read_text()[:25] + "\n")  # a line cut short (disk full, killed writer)
+    capsys.readouterr()
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert f"{items} line 1 is corrupt" in err and "recomputed" in err
+    assert json.loads((out / "vos.json").read_text())["overall"] == report
+    assert json.loads(items.read_text().splitlines()[0])["key"] == "toy"
+
+
+def test_vos_output_holding_the_inputs_is_refused(tmp_path, tiny_checkpoint, capsys):
+    _make_davis(tmp_path / "davis", num_frames=3)
+    annotations = tmp_path / "davis" / "Annotations" / "480p"
+    before = sorted(p.read_bytes() for p in annotations.rglob("*.png"))
+    args = ["eval", "vos", "--davis-root", str(tmp_path / "davis"), "--output", str(annotations)]
+    assert main([*args, "--model", str(tiny_checkpoint)]) == 2
+    assert "holds the input" in capsys.readouterr().err
+    assert sorted(p.read_bytes() for p in annotations.rglob("*.png")) == before
