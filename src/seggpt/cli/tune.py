@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import torch
+from seggpt.atomic import clean_stale_temps
+from seggpt.safety import check_device, check_not_inputs, check_output_file
 
 from seggpt.data import CLASS_LAYOUTS
 
@@ -65,8 +66,11 @@ def run(args: argparse.Namespace) -> int:
     from seggpt.tuning.datasets import tune_dataset
     from seggpt.tuning.tuner import TuneConfig, tune_prompt
 
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {args.device}: no CUDA GPU is available here; use --device cpu")
+    check_device(args.device)
+    check_output_file(args.output, "--output")
+    state = args.output.with_name(args.output.name + ".state.pt")
+    model_files = [Path(args.model)] if Path(args.model).is_file() else []
+    check_not_inputs([args.output, state], [*model_files, *([Path(args.config)] if args.config else [])])
     names = args.class_names.split(",") if args.class_names else None
     data = tune_dataset(
         args.dataset, args.data_root, split=args.split, images=args.images, masks=args.masks, class_names=names
@@ -77,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     model = load_model(args.model, config=args.config, device=args.device)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    state = args.output.with_name(args.output.name + ".state.pt")
+    clean_stale_temps(args.output.parent)
     tuned = tune_prompt(model, data, config, state_path=state, resume=args.resume, progress=not args.no_progress)
     save_tuned_prompt(tuned, args.output)
     print(f"tune: {len(tuned.class_ids)} classes, {config.steps} steps -> {args.output}")

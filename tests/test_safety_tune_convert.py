@@ -1,0 +1,53 @@
+"""`seggpt tune` and `seggpt convert`: outputs that are folders or inputs are refused before any work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from seggpt import build_seggpt, get_preset, save_model
+from seggpt.cli.main import main
+from seggpt.tuning import tuner
+from test_tuning import make_folder
+
+
+@pytest.fixture
+def weights(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    return save_model(build_seggpt(get_preset("seggpt-test")), tmp_path / "model.safetensors")
+
+
+def _tune(tmp_path: Path, weights: Path, output: Path) -> int:
+    images, masks = make_folder(tmp_path / "data")
+    args = ["tune", "--dataset", "folder", "--images", str(images), "--masks", str(masks), "--model", str(weights),
+            "--output", str(output), "--steps", "50", "--batch-size", "1", "--no-progress"]  # fmt: skip
+    return main(args)
+
+
+def test_tune_output_that_is_a_folder_is_refused_before_tuning(tmp_path, weights, capsys, monkeypatch):
+    def never(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("tuning started")
+
+    monkeypatch.setattr(tuner, "tune_prompt", never)
+    (tmp_path / "prompts").mkdir()
+    assert _tune(tmp_path, weights, tmp_path / "prompts") == 2
+    assert "is a folder; expected a file name" in capsys.readouterr().err
+    assert not list((tmp_path / "prompts").iterdir())
+
+
+def test_tune_output_over_the_model_is_refused(tmp_path, weights, capsys):
+    before = weights.read_bytes()
+    assert _tune(tmp_path, weights, weights) == 2
+    assert "would overwrite the input" in capsys.readouterr().err
+    assert weights.read_bytes() == before
+
+
+def test_convert_onto_its_source_is_refused(tmp_path, weights, capsys):
+    before = weights.read_bytes()
+    assert main(["convert", str(weights), str(weights)]) == 2
+    assert "would overwrite the input" in capsys.readouterr().err
+    assert weights.read_bytes() == before
+    assert main(["convert", str(weights), str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
