@@ -188,3 +188,21 @@ def test_killed_runs_temp_files_are_cleaned_and_outputs_have_normal_modes(tmp_pa
     assert not litter.exists() and mine.exists()
     for name in ("q.png", "q_overlay.png"):
         assert stat.S_IMODE((out / name).stat().st_mode) == 0o644
+
+
+def test_large_predictions_build_colour_and_confidence_only_when_used(tmp_path):
+    from seggpt.inference.prediction import decode_colour_output
+    from seggpt.inference.writers import write_label_png
+
+    small = torch.zeros(3, 8, 8)
+    small[:, :4] = 255.0  # top half white = class 1
+    colours = np.array([[0, 0, 0], [255, 255, 255]], np.uint8)
+    prediction = decode_colour_output(small, (3000, 2000), np.array([1]), colours)
+    write_label_png(tmp_path / "labels.png", prediction)
+    assert "colour" not in vars(prediction) and "confidence" not in vars(prediction)  # 96 MB never built
+    assert (
+        prediction.labels.shape == (3000, 2000)
+        and prediction.labels[:1500].all()
+        and not prediction.labels[1500:].any()
+    )
+    assert prediction.colour.shape == (3000, 2000, 3) and (prediction.confidence == 1).all()  # built on use

@@ -60,10 +60,9 @@ def _open(path: PathLike) -> Image.Image:
         image = Image.open(path)
         if image.width * image.height <= limit:
             image.load()
-            source_format = image.format
-            image = ImageOps.exif_transpose(image) or image
-            image.format = source_format  # exif_transpose returns a copy without it
-            return image
+            upright = ImageOps.exif_transpose(image) or image
+            upright.format = image.format  # exif_transpose returns a copy without it
+            return upright
     except Image.DecompressionBombError as err:
         raise ValueError(f"{path} declares a size too large to decode safely (decompression bomb?): {err}") from err
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -66,6 +67,34 @@ class Prediction:
         return blend(image, paint, self.labels > 0, alpha)
 
 
+class _NearestPrediction(Prediction):
+    """A Prediction upsampled nearest from the model's resolution: `colour` and `confidence` (16 bytes a pixel at
+    full resolution) are built on first use only, so writing labels of a large image does not pay for them."""
+
+    def __init__(
+        self,
+        labels: NDArray[np.int64],
+        small: tuple[NDArray[np.float32], NDArray[np.float32]],
+        grid: tuple[NDArray[np.int64], NDArray[np.int64]],
+        class_ids: NDArray[np.int64],
+        colours: NDArray[np.uint8],
+        query_image: NDArray[np.uint8] | None,
+    ):
+        for name, value in (("labels", labels), ("class_ids", class_ids), ("colours", colours)):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "query_image", query_image)
+        object.__setattr__(self, "_small", small)
+        object.__setattr__(self, "_grid", grid)
+
+    @cached_property
+    def colour(self) -> NDArray[np.float32]:  # type: ignore[override]
+        return self._small[0][self._grid]  # type: ignore[attr-defined]
+
+    @cached_property
+    def confidence(self) -> NDArray[np.float32]:  # type: ignore[override]
+        return self._small[1][self._grid]  # type: ignore[attr-defined]
+
+
 def _decode(rgb: NDArray[np.float32], colours: NDArray[np.uint8]) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
     """Nearest class colour per pixel, `colours_to_labels` in row chunks to bound memory."""
     H = rgb.shape[0]
@@ -114,8 +143,8 @@ def decode_colour_output(
         small = colour.float().permute(1, 2, 0).cpu().numpy()
         index, confidence = _decode_table(small, colours, background)
         rows, cols = nearest_index(small.shape[0], H), nearest_index(small.shape[1], W)
-        grid = np.ix_(rows, cols)
-        return Prediction(lookup[index[grid]], small[grid], confidence[grid], class_ids, colours, query_image)
+        grid: tuple[NDArray[np.int64], NDArray[np.int64]] = np.ix_(rows, cols)  # type: ignore[assignment]
+        return _NearestPrediction(lookup[index][grid], (small, confidence), grid, class_ids, colours, query_image)
     if upsample == "bilinear":
         big = F.interpolate(colour.float()[None], size=(H, W), mode="bilinear", align_corners=False)[0]
         rgb = big.permute(1, 2, 0).cpu().numpy()

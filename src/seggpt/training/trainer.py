@@ -154,13 +154,13 @@ class Trainer:
             loss = local / count.clamp_min(1) * self.env.world_size  # DDP averages over processes: undo it
             loss.backward()
             total += local.detach()
-        loss = float(D.all_reduce_sum(total, self.env) / count.clamp_min(1))
-        if not math.isfinite(loss):  # every rank sees the same sum: all stop together, before the update
+        mean_loss = float(D.all_reduce_sum(total, self.env) / count.clamp_min(1))
+        if not math.isfinite(mean_loss):  # every rank sees the same sum: all stop together, before the update
             self.optimizer.zero_grad(set_to_none=True)
             last = self.output_dir / "last.pt"
             kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was saved yet"
             raise ValueError(
-                f"step {self.step + 1}: the loss is {loss} (not finite); training stopped before the update and "
+                f"step {self.step + 1}: the loss is {mean_loss} (not finite); training stopped before the update and "
                 f"{kept}; lower optim.lr, set optim.grad_clip or use run.precision=fp32, then resume"
             )
         if self.config.optim.grad_clip > 0:
@@ -168,7 +168,7 @@ class Trainer:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
-        return loss
+        return mean_loss
 
     def state(self) -> TrainState:
         """The exact-resume state of this moment (collective under FSDP: call on every rank)."""
