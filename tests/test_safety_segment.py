@@ -16,7 +16,6 @@ import torch
 from PIL import Image
 
 from seggpt import build_seggpt, get_preset, save_model
-from seggpt.atomic import TEMP_MARK
 from seggpt.cli.main import main
 
 
@@ -172,6 +171,8 @@ def test_cuda_without_cuda_is_one_line(tmp_path, checkpoint, capsys, monkeypatch
 
 
 def test_killed_runs_temp_files_are_cleaned_and_outputs_have_normal_modes(tmp_path, checkpoint):
+    from seggpt.atomic import TEMP_MARK
+
     out = tmp_path / "out"
     out.mkdir()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)

@@ -13,7 +13,6 @@ from typing import Any, get_args
 
 from tqdm import tqdm
 
-from seggpt.atomic import clean_stale_temps
 from seggpt.data.camvid import CAMVID_CLASSES
 from seggpt.data.coco import coco20i
 from seggpt.data.davis import davis_sequences
@@ -137,7 +136,6 @@ def _one_source(args: argparse.Namespace, *others: str) -> None:
         raise ValueError(f"give exactly one of {options} (got {len(given)})")
     check_device(args.device)
     check_output_folder(args.output, "--output")
-    clean_stale_temps(args.output)
 
 
 def _segmenter(args: argparse.Namespace, **kwargs: Any) -> Any:

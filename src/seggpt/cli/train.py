@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from seggpt.atomic import clean_stale_temps
 from seggpt.safety import check_device
 
 EPILOG = """examples:
@@ -72,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from seggpt.training.trainer import Trainer
 
     check_run_folder(config.run.output_dir, resume=config.run.resume, overwrite=config.run.overwrite)
+    clean_stale_temps(config.run.output_dir)
     if config.run.device == "cuda":
         check_device("cuda", "run.device")
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from seggpt.atomic import atomic_write
+from seggpt.atomic import atomic_write, clean_stale_temps
 
 
 def write_json(path: str | Path, data: Any) -> None:
@@ -59,6 +59,7 @@ class ResultCache:
     def __init__(self, output: str | Path, settings: dict[str, Any], *, resume: bool = True):
         self.output = Path(output)
         self.output.mkdir(parents=True, exist_ok=True)
+        clean_stale_temps(self.output)  # litter of a killed earlier run
         self.path = self.output / "items.jsonl"
         settings = json.loads(json.dumps(settings))  # as stored: tuples become lists
         settings_path = self.output / "run.json"
