@@ -9,6 +9,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import torch
 from PIL import Image
 
 from seggpt.inference.video_io import davis_palette
@@ -79,3 +80,22 @@ def test_output_folder_with_foreign_pngs_or_the_input_frames_is_refused(tmp_path
     assert run_cli("--input", frames, "--first-mask", mask, "--output", other, "--model", tiny_checkpoint) == 2
     assert "PNG files that seggpt did not write" in capsys.readouterr().err
     assert sorted(p.name for p in other.iterdir()) == ["mine.png"]
+
+
+def test_cuda_without_cuda_is_one_line_in_every_command(tmp_path, tiny_checkpoint, capsys, monkeypatch):
+    from seggpt.cli.main import main
+    from test_evaluation_vos import _make_davis
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    video = write_video(tmp_path / "clip.mp4", make_frames(2))
+    mask = save_p(tmp_path / "mask.png", first_mask(), davis_palette())
+    _make_davis(tmp_path / "davis", num_frames=3)
+    commands = [
+        ["video", "--input", video, "--first-mask", mask, "--output", tmp_path / "v", "--model", tiny_checkpoint],
+        ["eval", "vos", "--davis-root", tmp_path / "davis", "--output", tmp_path / "e", "--model", tiny_checkpoint],
+        ["train", "--set", "run.device=cuda", "--set", f"run.output_dir={tmp_path / 't'}"],
+    ]
+    for command in commands:
+        assert main([*map(str, command), *(["--device", "cuda"] if command[0] != "train" else [])]) == 2, command
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "no CUDA GPU is available here" in err.strip().splitlines()[-1], command
