@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -170,14 +171,27 @@ def test_cuda_without_cuda_is_one_line(tmp_path, checkpoint, capsys, monkeypatch
     assert "no CUDA GPU" in _error(capsys)
 
 
+def _killed_writer(out: Path) -> Path:
+    """Start a process that writes `out/q.png` atomically, SIGKILL it mid-write; returns the temp file it left."""
+    code = (
+        "import sys, time; from seggpt.atomic import atomic_write; "
+        "atomic_write(sys.argv[1], lambda tmp: (tmp.write_bytes(b'half'), print(tmp, flush=True), time.sleep(60)))"
+    )
+    writer = subprocess.Popen([sys.executable, "-c", code, str(out / "q.png")], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout is not None
+    temp = Path(writer.stdout.readline().strip())
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    assert temp.exists()  # SIGKILL leaves it behind
+    return temp
+
+
 def test_killed_runs_temp_files_are_cleaned_and_outputs_have_normal_modes(tmp_path, checkpoint):
     from seggpt.atomic import TEMP_MARK
 
     out = tmp_path / "out"
     out.mkdir()
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    litter = out / f".q.png{TEMP_MARK}{int(dead.stdout)}-abc.png"  # what SIGKILL during a write leaves
-    litter.write_bytes(b"half")
+    litter = _killed_writer(out)
     mine = out / f".q.png{TEMP_MARK}{os.getpid()}-abc.png"  # a live process's temp file is not touched
     mine.write_bytes(b"busy")
     prompt = (_image(tmp_path / "p.jpg"), _mask(tmp_path / "p.png"))
