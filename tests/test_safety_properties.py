@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from seggpt.inference.io import load_mask
+from seggpt.data.io import load_mask
 from seggpt.inference.palette import colours_to_labels, labels_to_colours, palette
 from seggpt.inference.prompts import encode_prompt_masks
 

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from seggpt.atomic import clean_stale_temps
-from seggpt.safety import check_device, check_not_inputs, check_output_file
-
 from seggpt.data import CLASS_LAYOUTS
+from seggpt.safety import check_device, check_not_inputs, check_output_file
 
 EPILOG = """examples:
   # tune a CamVid prompt for a model, then use it

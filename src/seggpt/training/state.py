@@ -30,7 +30,9 @@ SAFE_RESUME_KEYS = frozenset(  # config keys a resume may change: they do not to
         "run.eval_every",
         "run.save_every",
         "model.init",  # the resumed weights replace the initial ones
-        "model.init_encoder",
+        "model.init_encoder",  # as model.init
+        "model.init_encoder_blocks",
+        "model.init_encoder_heads",
         "data.eval_source",
         "data.eval_examples",
     }
