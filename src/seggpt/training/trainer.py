@@ -216,6 +216,7 @@ class Trainer:
         run = self.config.run
         resume = run.resume
         check_run_folder(self.output_dir, resume=resume, overwrite=run.overwrite)
+        D.barrier(self.env)  # every rank looks before rank 0 writes anything, so all of them agree
         if resume == "auto":
             resume = str(self.output_dir / "last.pt") if (self.output_dir / "last.pt").is_file() else None
         if resume:
