@@ -76,7 +76,7 @@ def test_mask_outputs_over_an_input_are_refused(tmp_path, checkpoint, capsys):
     out = tmp_path / "out"
     prompt = (_image(tmp_path / "p.jpg"), _mask(out / "a_mask_1.png"))
     assert _segment(checkpoint, prompt, [_image(tmp_path / "a.png")], out, "--format", "mask") == 2
-    assert "would be both a mask output of" in _error(capsys)
+    assert "would be both an output of" in _error(capsys)
 
 
 @pytest.mark.parametrize(
