@@ -6,13 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from seggpt.cli import convert, segment, train, tune, video
+from seggpt.cli import app, convert, segment, train, tune, video
 from seggpt.cli import eval as eval_command
 from seggpt.cli.errors import CLIError, NothingDoneError, describe
 
 __all__ = ["CLIError", "build_parser", "main"]
 
-SUBCOMMANDS = [convert, segment, video, train, tune, eval_command]
+SUBCOMMANDS = [convert, segment, video, train, tune, eval_command, app]
 
 
 def build_parser() -> argparse.ArgumentParser:

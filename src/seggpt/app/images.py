@@ -1,0 +1,213 @@
+"""The image tab's work, without Gradio: prompt uploads and query files -> overlays, a legend and result files.
+
+`segment_images` is what the page's Segment button runs; it reads and checks the uploads (`uploads.py`), runs a
+`seggpt.Segmenter`, and writes the same files as `seggpt segment` with the library's writers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from seggpt import Prediction, SegGPT, Segmenter
+from seggpt.app.uploads import (
+    BRUSH_COLOURS,
+    Limits,
+    display_name,
+    painted_labels,
+    read_image,
+    read_mask,
+)
+from seggpt.inference.prompts import encode_prompt_masks
+from seggpt.inference.segmenter import Ensemble, Resize
+from seggpt.inference.writers import write_label_png, write_mask_png, write_rle_json
+from seggpt.model.seggpt import SegType
+
+
+@dataclass(frozen=True)
+class PromptUpload:
+    """One prompt slot of the page: an image file and its mask, uploaded as a file or painted.
+
+    Attributes:
+        image: path of the uploaded prompt image, or None for an unused slot.
+        mask_file: path of an uploaded mask file (any form `seggpt segment` takes); it wins over painting.
+        painted: the mask painter's layers, (h, w, 4) uint8 RGBA each (brush k = class k + 1); may be empty.
+    """
+
+    image: str | Path | None
+    mask_file: str | Path | None = None
+    painted: Sequence[NDArray[np.uint8]] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return self.image is None and self.mask_file is None and not any(np.asarray(p).any() for p in self.painted)
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """The page's options, as `Segmenter` takes them."""
+
+    seg_type: SegType = "instance"
+    ensemble: Ensemble = "feature"
+    resize: Resize = "stretch"
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """One segmented query: its name, (H, W, 3) uint8 overlay, prediction, and the files written for it."""
+
+    name: str
+    overlay: NDArray[np.uint8]
+    prediction: Prediction
+    files: list[Path]
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """What the page shows: one result per query, the class colours, and notes (e.g. downscaled images)."""
+
+    queries: list[QueryResult]
+    class_ids: NDArray[np.int64]
+    colours: NDArray[np.uint8]
+    notes: list[str]
+
+
+def read_prompts(
+    prompts: Sequence[PromptUpload], limits: Limits
+) -> tuple[list[NDArray[np.uint8]], list[NDArray[Any]], bool, list[str]]:
+    """Read and check the used prompt slots.
+
+    Returns:
+        images: (H, W, 3) uint8 per prompt (downscaled to `limits.max_side`).
+        masks: per prompt, the mask as `Segmenter.set_prompts` takes it, at its image's size.
+        all_painted: every mask was painted (then the brush colours are the class colours).
+        notes: what was downscaled.
+
+    Raises:
+        ValueError: no prompt, a prompt without image or mask, a bad file, an empty or mismatched mask, too many
+            classes.
+    """
+    used = [(i + 1, p) for i, p in enumerate(prompts) if not p.is_empty]
+    if not used:
+        raise ValueError("no prompt: upload a prompt image, then paint its mask or upload a mask file")
+    images, masks, names, notes, painted = [], [], [], [], []
+    for number, prompt in used:
+        what = f"prompt {number}"
+        if prompt.image is None:
+            raise ValueError(f"{what} has a mask but no image; upload the image the mask belongs to")
+        image, full_size, note = read_image(prompt.image, limits, f"{what} image")
+        notes.extend([note] if note else [])
+        if prompt.mask_file is not None:
+            masks.append(read_mask(prompt.mask_file, full_size, limits, f"{what} mask"))
+            names.append(f"{what} mask {display_name(prompt.mask_file)}")
+            painted.append(False)
+        elif any(np.asarray(layer).any() for layer in prompt.painted):
+            masks.append(painted_labels(prompt.painted, image.shape[:2]))
+            names.append(f"{what} painted mask")
+            painted.append(True)
+        else:
+            raise ValueError(f"{what} has no mask: paint the objects on the image or upload a mask file")
+        images.append(image)
+    targets = encode_prompt_masks(masks, names=names, image_sizes=[im.shape[:2] for im in images])
+    if len(targets.class_ids) > limits.max_classes:
+        raise ValueError(
+            f"the prompt masks hold {len(targets.class_ids)} classes; this server segments at most "
+            f"{limits.max_classes} (--max-classes): merge classes or use fewer"
+        )
+    return images, masks, all(painted), notes
+
+
+def unique_stems(paths: Sequence[str | Path]) -> list[str]:
+    """File stems made unique by a suffix (_2, _3 ...), so that two queries never write the same file."""
+    seen: dict[str, int] = {}
+    stems = []
+    for path in paths:
+        stem = Path(path).stem
+        seen[stem] = seen.get(stem, 0) + 1
+        stems.append(stem if seen[stem] == 1 else f"{stem}_{seen[stem]}")
+    return stems
+
+
+def write_results(out_dir: Path, stem: str, prediction: Prediction, file_name: str) -> list[Path]:
+    """The files of `seggpt segment --format label,mask,rle` for one query: label PNG, masks, COCO RLE JSON."""
+    files = [write_label_png(out_dir / f"{stem}.png", prediction)]
+    for class_id, mask in zip(prediction.class_ids.tolist(), prediction.masks):
+        files.append(write_mask_png(out_dir / f"{stem}_mask_{class_id}.png", mask))
+    files.append(write_rle_json(out_dir / f"{stem}.json", prediction, file_name=file_name))
+    return files
+
+
+def segment_images(
+    model: SegGPT,
+    prompts: Sequence[PromptUpload],
+    queries: Sequence[str | Path],
+    options: ImageOptions,
+    limits: Limits,
+    out_dir: Path,
+    dtype: torch.dtype = torch.float32,
+) -> ImageResult:
+    """Segment the query files like the prompts; write label PNGs, binary masks and COCO RLE JSON to `out_dir`.
+
+    Args:
+        model: a loaded SegGPT (shared between requests; a fresh `Segmenter` holds this request's prompts).
+        prompts: the page's prompt slots (unused slots are skipped).
+        queries: paths of the uploaded query images.
+        options: type token, ensemble and resize mode.
+        limits: the server's limits.
+        out_dir: an empty folder for this request's files.
+        dtype: torch.float32 or torch.bfloat16 (autocast).
+
+    Returns:
+        ImageResult with one QueryResult per query, in upload order.
+
+    Raises:
+        ValueError: any bad upload, with a one-line message naming it.
+    """
+    if not queries:
+        raise ValueError("no query image: upload one or more images to segment")
+    if len(queries) > limits.max_queries:
+        raise ValueError(
+            f"{len(queries)} query images; this server segments at most {limits.max_queries} per request "
+            "(--max-queries)"
+        )
+    images, masks, all_painted, notes = read_prompts(prompts, limits)
+    query_images = []
+    for j, path in enumerate(queries):
+        image, _, note = read_image(path, limits, f"query {j + 1}")
+        query_images.append(image)
+        notes.extend([note] if note else [])
+    segmenter = Segmenter(
+        model, seg_type=options.seg_type, ensemble=options.ensemble, resize=options.resize, dtype=dtype
+    )
+    segmenter.set_prompts(images, masks)
+    colours = segmenter.colours
+    if all_painted:  # show each class in the colour of the brush that painted it
+        colours = np.concatenate([colours[:1], BRUSH_COLOURS[segmenter.class_ids - 1]])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for path, stem, prediction in zip(queries, unique_stems(queries), segmenter.segment(query_images)):
+        prediction = dataclasses.replace(prediction, colours=colours)
+        files = write_results(out_dir, stem, prediction, display_name(path))
+        results.append(QueryResult(display_name(path), prediction.overlay(), prediction, files))
+    return ImageResult(results, segmenter.class_ids, colours, notes)
+
+
+def legend_html(class_ids: NDArray[np.int64], colours: NDArray[np.uint8]) -> str:
+    """A row of colour swatches, one per class id (row k of `colours` is class_ids[k - 1])."""
+    items = []
+    for class_id, colour in zip(class_ids.tolist(), colours[1:].tolist()):
+        hex_colour = "#{:02x}{:02x}{:02x}".format(*colour)
+        items.append(
+            f'<span class="seggpt-class"><span style="display:inline-block;width:1em;height:1em;'
+            f'background:{hex_colour};border:1px solid #888;vertical-align:middle"></span> '
+            f"class {html.escape(str(class_id))}</span>"
+        )
+    return '<div class="seggpt-legend">' + " &nbsp; ".join(items) + "</div>"

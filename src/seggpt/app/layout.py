@@ -1,0 +1,224 @@
+"""The Gradio page of `seggpt app`: an image tab and a video tab over one shared model.
+
+The handlers only translate between Gradio values and the pure functions of `images.py` and `videos.py`;
+every `ValueError` those raise (a bad upload) becomes a `gr.Error`: a one-line message in the page.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import gradio as gr
+import numpy as np
+import torch
+
+from seggpt import SegGPT
+from seggpt.app.images import ImageOptions, PromptUpload, legend_html, segment_images
+from seggpt.app.uploads import BRUSH_COLOURS, BRUSH_NAMES, Limits
+from seggpt.app.videos import first_frame, segment_video
+
+PROMPT_SLOTS = 3  # prompt image + mask pairs on the page; the first is open, the others folded
+KEEP_RESULTS_S = 3600  # a request's files are deleted this long after it
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "shapes"  # present in a source checkout
+INTRO = """# SegGPT: segment everything in context
+Show the model an example image with its mask (paint it with the brush, one colour per class, or upload a mask
+file); it segments the same kind of thing in the query images. Try the example below the Segment button."""
+PROGRESS = gr.Progress()  # Gradio passes each call its own tracker in place of a parameter with this default
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(fn: F) -> F:
+    """Turn a `ValueError` (a bad upload) into a `gr.Error`: one line in the page, no stack trace."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ValueError, FileNotFoundError) as err:
+            raise gr.Error(html.escape(" ".join(str(err).split())), print_exception=False) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def request_folder(root: Path) -> Path:
+    """A fresh folder for one request's files; folders of requests older than KEEP_RESULTS_S are deleted."""
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.iterdir():
+        if old.is_dir() and time.time() - old.stat().st_mtime > KEEP_RESULTS_S:
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(dir=root, prefix="request-"))
+
+
+def _layers(editor: dict[str, Any] | None) -> list[np.ndarray]:
+    """The painted layers of an ImageEditor value (none when nothing was painted)."""
+    return [layer for layer in (editor or {}).get("layers") or [] if layer is not None]
+
+
+def _brush() -> gr.Brush:
+    colours = ["#{:02x}{:02x}{:02x}".format(*c) for c in BRUSH_COLOURS.tolist()]
+    return gr.Brush(colors=colours, default_color=colours[0], color_mode="fixed")  # type: ignore[arg-type]
+
+
+def _mask_painter(label: str) -> gr.ImageEditor:
+    return gr.ImageEditor(
+        label=label,
+        type="numpy",
+        format="png",
+        sources=(),
+        transforms=(),
+        brush=_brush(),
+        eraser=gr.Eraser(),
+        layers=False,
+        height=320,
+    )
+
+
+def _prompt_slot(number: int) -> tuple[gr.Image, gr.ImageEditor, gr.File]:
+    """One prompt: the image, and its mask painted over it or uploaded as a file."""
+    image = gr.Image(
+        label=f"Prompt {number} image", type="filepath", image_mode=None, sources=["upload", "clipboard"], height=220
+    )
+    with gr.Tab("Paint the mask"):
+        painter = _mask_painter(
+            f"Prompt {number} mask: " + ", ".join(f"{n} = class {k + 1}" for k, n in enumerate(BRUSH_NAMES))
+        )
+    with gr.Tab("Upload a mask"):
+        mask = gr.File(label=f"Prompt {number} mask file (binary, label map or colour target)", file_types=["image"])
+    image.change(lambda path: path, inputs=image, outputs=painter, queue=False, api_visibility="private")
+    return image, painter, mask
+
+
+def _image_tab(model: SegGPT, limits: Limits, dtype: torch.dtype, work_dir: Path) -> None:
+    slots = []
+    with gr.Row():
+        with gr.Column(scale=1):
+            slots.append(_prompt_slot(1))
+            with gr.Accordion("More prompts (feature ensemble)", open=False):
+                slots.extend(_prompt_slot(n) for n in range(2, PROMPT_SLOTS + 1))
+        with gr.Column(scale=1):
+            queries = gr.File(label="Query images (one or more)", file_count="multiple", file_types=["image"])
+            with gr.Row():
+                seg_type = gr.Radio(["instance", "semantic"], value="instance", label="Type")
+                ensemble = gr.Radio(["feature", "spatial", "none"], value="feature", label="Ensemble")
+                resize = gr.Radio(["stretch", "pad"], value="stretch", label="Resize")
+            button = gr.Button("Segment", variant="primary", elem_id="segment-images")
+            gallery = gr.Gallery(label="Overlays", columns=2, height="auto", format="png", elem_id="overlays")
+            legend = gr.HTML(elem_id="legend")
+            notes = gr.Markdown(elem_id="image-notes")
+            files = gr.File(
+                label="Downloads: label PNG, binary masks, COCO RLE JSON", file_count="multiple", elem_id="image-files"
+            )
+            if EXAMPLES.is_dir():
+                queries_dir = EXAMPLES / "queries"
+                gr.Examples(
+                    [
+                        [
+                            str(EXAMPLES / "prompt_0.png"),
+                            str(EXAMPLES / "prompt_0_mask.png"),
+                            str(EXAMPLES / "prompt_1.png"),
+                            str(EXAMPLES / "prompt_1_mask.png"),
+                            [str(p) for p in sorted(queries_dir.glob("*.png"))],
+                            "semantic",
+                        ]
+                    ],
+                    inputs=[slots[0][0], slots[0][2], slots[1][0], slots[1][2], queries, seg_type],
+                    label="Example: shapes (two prompts, four queries)",
+                )
+
+    @user_errors
+    def run(*values: Any) -> tuple[list[tuple[np.ndarray, str]], str, list[str], str]:
+        *slot_values, query_files, seg, ens, fit = values
+        prompts = [
+            PromptUpload(image, mask, _layers(editor))
+            for image, editor, mask in zip(slot_values[0::3], slot_values[1::3], slot_values[2::3])
+        ]
+        result = segment_images(
+            model, prompts, query_files or [], ImageOptions(seg, ens, fit), limits, request_folder(work_dir), dtype
+        )
+        overlays = [(q.overlay, q.name) for q in result.queries]
+        downloads = [str(f) for q in result.queries for f in q.files]
+        text = "\n".join(f"- {n}" for n in result.notes)
+        return overlays, legend_html(result.class_ids, result.colours), downloads, text
+
+    inputs = [c for slot in slots for c in slot] + [queries, seg_type, ensemble, resize]
+    button.click(run, inputs=inputs, outputs=[gallery, legend, files, notes], api_name="segment_images")
+
+
+def _video_tab(model: SegGPT, limits: Limits, work_dir: Path) -> None:
+    with gr.Row():
+        with gr.Column(scale=1):
+            video = gr.File(
+                label=f"A video file, or its frames as images (at most {limits.max_frames} frames are segmented)",
+                file_count="multiple",
+                file_types=["video", "image"],
+            )
+            with gr.Tab("Paint the first frame's objects"):
+                painter = _mask_painter(
+                    "First frame: " + ", ".join(f"{n} = object {k + 1}" for k, n in enumerate(BRUSH_NAMES))
+                )
+            with gr.Tab("Upload the first-frame mask"):
+                mask = gr.File(
+                    label="First-frame mask (indexed PNG of object ids, or white on black)", file_types=["image"]
+                )
+            memory = gr.Slider(1, 16, value=8, step=1, label="Memory K (recent frames kept as prompts)")
+            button = gr.Button("Segment video", variant="primary", elem_id="segment-video")
+        with gr.Column(scale=1):
+            overlay = gr.Video(label="Overlay", elem_id="video-overlay")
+            archive = gr.File(label="Results: one indexed PNG per frame (DAVIS format), zipped")
+            notes = gr.Markdown()
+
+    @user_errors
+    def show_first_frame(paths: list[str] | None) -> np.ndarray | None:
+        return first_frame(paths, limits, request_folder(work_dir)) if paths else None
+
+    @user_errors
+    def run(
+        paths: list[str] | None,
+        editor: dict | None,
+        mask_file: str | None,
+        k: float,
+        progress: gr.Progress = PROGRESS,
+    ) -> tuple[str, str, str]:
+        def on_frame(done: int, total: int | None) -> None:
+            progress((done, total), desc="segmenting", unit="frames")
+
+        result = segment_video(
+            model, paths or [], mask_file, _layers(editor), int(k), limits, request_folder(work_dir), on_frame
+        )
+        ids = ", ".join(str(i) for i in result.object_ids.tolist())
+        text = "\n".join([f"- {result.frames} frames, objects {ids}", *(f"- {n}" for n in result.notes)])
+        return str(result.overlay), str(result.archive), text
+
+    video.change(show_first_frame, inputs=video, outputs=painter, api_visibility="private")
+    button.click(
+        run, inputs=[video, painter, mask, memory], outputs=[overlay, archive, notes], api_name="segment_video"
+    )
+
+
+def build_app(
+    model: SegGPT, *, limits: Limits | None = None, dtype: torch.dtype = torch.float32, work_dir: Path | None = None
+) -> gr.Blocks:
+    """The page: an Images tab and a Video tab, both served by `model`.
+
+    Args:
+        model: a loaded SegGPT, shared by all requests (queue it with `demo.queue(default_concurrency_limit=N)`).
+        limits: upload and work limits; default `Limits()`.
+        dtype: torch.float32, or torch.bfloat16 for autocast on the image tab.
+        work_dir: where request files go (deleted an hour after each request); default a temporary folder.
+    """
+    limits = limits or Limits()
+    work_dir = work_dir or Path(tempfile.mkdtemp(prefix="seggpt-app-"))
+    with gr.Blocks(title="SegGPT", delete_cache=(KEEP_RESULTS_S, KEEP_RESULTS_S)) as demo:
+        gr.Markdown(INTRO)
+        with gr.Tab("Images"):
+            _image_tab(model, limits, dtype, work_dir / "images")
+        with gr.Tab("Video"):
+            _video_tab(model, limits, work_dir / "video")
+    return demo
