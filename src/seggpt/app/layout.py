@@ -29,7 +29,7 @@ KEEP_RESULTS_S = 3600  # a request's files are deleted this long after it
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "shapes"  # present in a source checkout
 INTRO = """# SegGPT: segment everything in context
 Show the model an example image with its mask (paint it with the brush, one colour per class, or upload a mask
-file); it segments the same kind of thing in the query images. Try the example below the Segment button."""
+file); it segments the same kind of thing in the query images. The example under the prompts fills everything in one click."""
 PROGRESS = gr.Progress()  # Gradio passes each call its own tracker in place of a parameter with this default
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -83,27 +83,43 @@ def _mask_painter(label: str) -> gr.ImageEditor:
 def _prompt_slot(number: int) -> tuple[gr.Image, gr.ImageEditor, gr.File]:
     """One prompt: the image, and its mask painted over it or uploaded as a file."""
     image = gr.Image(
-        label=f"Prompt {number} image", type="filepath", image_mode=None, sources=["upload", "clipboard"], height=220
+        label=f"Prompt {number} image",
+        type="filepath",
+        image_mode=None,  # the file as uploaded: read by the library like `seggpt segment` reads it
+        sources=["upload", "clipboard"],
+        height=220,
+        elem_id=f"prompt-{number}-image",
     )
     with gr.Tab("Paint the mask"):
         painter = _mask_painter(
             f"Prompt {number} mask: " + ", ".join(f"{n} = class {k + 1}" for k, n in enumerate(BRUSH_NAMES))
         )
     with gr.Tab("Upload a mask"):
-        mask = gr.File(label=f"Prompt {number} mask file (binary, label map or colour target)", file_types=["image"])
+        mask = gr.File(
+            label=f"Prompt {number} mask file (binary, label map or colour target)",
+            file_types=["image"],
+            elem_id=f"prompt-{number}-mask",
+        )
     image.change(lambda path: path, inputs=image, outputs=painter, queue=False, api_visibility="private")
     return image, painter, mask
+
+
+def _example_prompts() -> list[str]:
+    """Image and mask files of the two shapes prompts, in slot order."""
+    return [str(EXAMPLES / name) for name in ("prompt_0.png", "prompt_0_mask.png", "prompt_1.png", "prompt_1_mask.png")]
 
 
 def _image_tab(model: SegGPT, limits: Limits, dtype: torch.dtype, work_dir: Path) -> None:
     slots = []
     with gr.Row():
-        with gr.Column(scale=1):
+        with gr.Column(scale=1) as left:
             slots.append(_prompt_slot(1))
             with gr.Accordion("More prompts (feature ensemble)", open=False):
                 slots.extend(_prompt_slot(n) for n in range(2, PROMPT_SLOTS + 1))
         with gr.Column(scale=1):
-            queries = gr.File(label="Query images (one or more)", file_count="multiple", file_types=["image"])
+            queries = gr.File(
+                label="Query images (one or more)", file_count="multiple", file_types=["image"], elem_id="queries"
+            )
             with gr.Row():
                 seg_type = gr.Radio(["instance", "semantic"], value="instance", label="Type")
                 ensemble = gr.Radio(["feature", "spatial", "none"], value="feature", label="Ensemble")
@@ -115,22 +131,14 @@ def _image_tab(model: SegGPT, limits: Limits, dtype: torch.dtype, work_dir: Path
             files = gr.File(
                 label="Downloads: label PNG, binary masks, COCO RLE JSON", file_count="multiple", elem_id="image-files"
             )
-            if EXAMPLES.is_dir():
-                queries_dir = EXAMPLES / "queries"
-                gr.Examples(
-                    [
-                        [
-                            str(EXAMPLES / "prompt_0.png"),
-                            str(EXAMPLES / "prompt_0_mask.png"),
-                            str(EXAMPLES / "prompt_1.png"),
-                            str(EXAMPLES / "prompt_1_mask.png"),
-                            [str(p) for p in sorted(queries_dir.glob("*.png"))],
-                            "semantic",
-                        ]
-                    ],
-                    inputs=[slots[0][0], slots[0][2], slots[1][0], slots[1][2], queries, seg_type],
-                    label="Example: shapes (two prompts, four queries)",
-                )
+    if EXAMPLES.is_dir():
+        with left:  # under the prompts, once every input it fills exists
+            gr.Examples(
+                [[*_example_prompts(), sorted(str(p) for p in (EXAMPLES / "queries").glob("*.png")), "semantic"]],
+                inputs=[slots[0][0], slots[0][2], slots[1][0], slots[1][2], queries, seg_type],
+                label="Examples (click to fill the prompts and queries)",
+                example_labels=["shapes: two prompts with masks, four queries (semantic)"],
+            )
 
     @user_errors
     def run(*values: Any) -> tuple[list[tuple[np.ndarray, str]], str, list[str], str]:
@@ -215,10 +223,45 @@ def build_app(
     """
     limits = limits or Limits()
     work_dir = work_dir or Path(tempfile.mkdtemp(prefix="seggpt-app-"))
-    with gr.Blocks(title="SegGPT", delete_cache=(KEEP_RESULTS_S, KEEP_RESULTS_S)) as demo:
+    with gr.Blocks(title="SegGPT", delete_cache=(KEEP_RESULTS_S, KEEP_RESULTS_S), analytics_enabled=False) as demo:
         gr.Markdown(INTRO)
         with gr.Tab("Images"):
             _image_tab(model, limits, dtype, work_dir / "images")
         with gr.Tab("Video"):
             _video_tab(model, limits, work_dir / "video")
     return demo
+
+
+def launch(
+    demo: gr.Blocks,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    share: bool = False,
+    concurrency: int = 1,
+    max_queue: int = 64,
+    max_upload_mb: float = 20.0,
+    block: bool = True,
+) -> str:
+    """Queue the page's requests and serve it; returns its local URL.
+
+    Args:
+        demo: the page from `build_app`.
+        host, port: where to listen (127.0.0.1: this machine only).
+        share: also open a public gradio.live tunnel.
+        concurrency: requests run at once on the shared model; the others wait in the queue.
+        max_queue: waiting requests at most (more are refused with a message).
+        max_upload_mb: the server refuses larger uploads before they reach the handlers.
+        block: serve until interrupted (the command), or return at once with the server running (tests).
+    """
+    demo.queue(default_concurrency_limit=concurrency, max_size=max_queue)
+    _, url, _ = demo.launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        max_file_size=int(max_upload_mb * 1e6),
+        allowed_paths=[str(EXAMPLES)] if EXAMPLES.is_dir() else None,
+        prevent_thread_lock=not block,
+        quiet=not block,
+    )
+    return url

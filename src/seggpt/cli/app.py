@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
 
-    from seggpt.app.layout import EXAMPLES, build_app
+    from seggpt.app.layout import build_app, launch
     from seggpt.app.uploads import Limits
 
     try:
@@ -79,14 +79,15 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model, device=device)
     dtype = torch.bfloat16 if args.dtype == "bfloat16" else torch.float32
     demo = build_app(model, limits=limits, dtype=dtype)
-    demo.queue(default_concurrency_limit=args.concurrency, max_size=args.max_queue)
     try:
-        demo.launch(
-            server_name=args.host,
-            server_port=args.port,
+        launch(
+            demo,
+            host=args.host,
+            port=args.port,
             share=args.share,
-            max_file_size=int(args.max_upload_mb * 1e6),
-            allowed_paths=[str(EXAMPLES)] if EXAMPLES.is_dir() else None,
+            concurrency=args.concurrency,
+            max_queue=args.max_queue,
+            max_upload_mb=args.max_upload_mb,
         )
     except OSError as err:
         raise ValueError(f"--host {args.host} --port {args.port}: cannot listen there ({err})") from None

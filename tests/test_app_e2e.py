@@ -1,0 +1,150 @@
+"""`seggpt app` served on a free localhost port: driven by gradio_client and by a real headless Chromium.
+
+Both check the answers against the commands (`seggpt segment`, `seggpt video`) on the same files. The browser
+test uses the system's Chromium (Debian's `chromium`, which `.ci/run` installs) and skips, saying so, when none
+is installed. `SEGGPT_APP_SCREENSHOT=docs/app.png` saves its screenshot of the finished page there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from seggpt import load_model
+from seggpt.app.layout import EXAMPLES, build_app, launch
+from seggpt.cli.main import main
+
+QUERIES = sorted((EXAMPLES / "queries").glob("*.png"))
+CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    """The page with the embedded default model, on a free port of 127.0.0.1, for this module's tests."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+        demo = build_app(load_model("seggpt-default"))
+        yield launch(demo, port=_free_port(), block=False)
+        demo.close()
+
+
+def _labels(path: str | Path) -> np.ndarray:
+    return np.asarray(Image.open(path))
+
+
+def _segment_cli(out: Path, prompts: list[tuple[Path, Path]], queries: list[Path], seg_type: str) -> Path:
+    argv = ["segment", "--input", *map(str, queries), "--output", str(out), "--type", seg_type]
+    for image, mask in prompts:
+        argv += ["--prompt", str(image), str(mask)]
+    assert main(argv) == 0
+    return out
+
+
+def test_image_api_equals_seggpt_segment(url: str, tmp_path: Path) -> None:
+    client = Client(url, verbose=False)
+    prompts = [(EXAMPLES / f"prompt_{i}.png", EXAMPLES / f"prompt_{i}_mask.png") for i in (0, 1)]
+    slots = [v for image, mask in prompts for v in (handle_file(image), None, handle_file(mask))] + [None] * 3
+    gallery, legend, files, notes = client.predict(
+        *slots, [handle_file(q) for q in QUERIES], "semantic", "feature", "stretch", api_name="/segment_images"
+    )
+    expected = _segment_cli(tmp_path / "cli", prompts, QUERIES, "semantic")
+    by_name = {Path(f).name: Path(f) for f in files}
+    assert [g["caption"] for g in gallery] == [q.name for q in QUERIES] and notes == ""
+    for query in QUERIES:
+        labels = _labels(by_name[f"{query.stem}.png"])
+        np.testing.assert_array_equal(labels, _labels(expected / f"{query.stem}.png"))
+        for class_id in (3, 4):  # the classes of the shapes prompts
+            np.testing.assert_array_equal(_labels(by_name[f"{query.stem}_mask_{class_id}.png"]) > 0, labels == class_id)
+        assert f"{query.stem}.json" in by_name
+    assert "class 3" in legend and "class 4" in legend
+
+
+def test_bad_upload_is_one_line_in_the_page(url: str) -> None:
+    client = Client(url, verbose=False)
+    image = handle_file(EXAMPLES / "prompt_0.png")
+    with pytest.raises(Exception, match=r"prompt 1 has no mask: paint the objects") as err:
+        client.predict(
+            image, None, None, *[None] * 6, [image], "instance", "feature", "stretch", api_name="/segment_images"
+        )
+    assert "Traceback" not in str(err.value)
+
+
+def _write_frames(folder: Path, count: int = 4) -> tuple[list[Path], Path]:
+    """Frames of a bright square moving on noise, and the first frame's indexed mask (one object)."""
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    frames = []
+    for t in range(count):
+        rgb = rng.integers(0, 60, (48, 64, 3), dtype=np.uint8)
+        rgb[12:30, 8 + 3 * t : 26 + 3 * t] = (230, 60, 40)
+        frames.append(folder / f"{t:05d}.png")
+        Image.fromarray(rgb).save(frames[-1])
+    mask = np.zeros((48, 64), np.uint8)
+    mask[12:30, 8:26] = 1
+    mask_image = Image.fromarray(mask, mode="P")
+    mask_image.putpalette([0, 0, 0, 200, 0, 0] + [0] * 762)
+    mask_image.save(folder.parent / "first_mask.png")
+    return frames, folder.parent / "first_mask.png"
+
+
+def test_video_api_equals_seggpt_video(url: str, tmp_path: Path) -> None:
+    frames, mask = _write_frames(tmp_path / "frames")
+    client = Client(url, verbose=False)
+    overlay, archive, notes = client.predict(
+        [handle_file(f) for f in frames], None, handle_file(mask), 3, api_name="/segment_video"
+    )
+    assert main(["video", "--input", str(tmp_path / "frames"), "--first-mask", str(mask), "--memory", "3",
+                 "--output", str(tmp_path / "cli"), "--device", "cpu"]) == 0  # fmt: skip
+    with zipfile.ZipFile(archive) as zipped:
+        assert sorted(zipped.namelist()) == [f.name for f in frames]
+        for frame in frames:
+            with zipped.open(frame.name) as png:
+                np.testing.assert_array_equal(_labels(png), _labels(tmp_path / "cli" / frame.name))
+    with av.open(overlay["video"] if isinstance(overlay, dict) else overlay) as container:
+        assert sum(1 for _ in container.decode(video=0)) == len(frames)
+    assert "4 frames, objects 1" in notes
+
+
+def test_browser_uploads_segments_and_downloads(url: str, tmp_path: Path) -> None:
+    if CHROMIUM is None:
+        pytest.skip("no Chromium installed (apt-get install chromium; .ci/run installs it when it can)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    prompt, mask, queries = EXAMPLES / "prompt_0.png", EXAMPLES / "prompt_0_mask.png", QUERIES[:2]
+    expected = _segment_cli(tmp_path / "cli", [(prompt, mask)], list(queries), "semantic")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        page.goto(url)
+        page.locator("#prompt-1-image input[type=file]").set_input_files(prompt)
+        page.get_by_role("tab", name="Upload a mask").first.click()
+        page.locator("#prompt-1-mask input[type=file]").set_input_files(mask)
+        page.locator("#queries input[type=file]").set_input_files(list(queries))
+        page.get_by_label("semantic").check()
+        page.locator("#segment-images").click()
+        page.locator("#overlays img").first.wait_for(timeout=120_000)
+        assert page.locator("#overlays img").count() >= len(queries)
+        with page.expect_download() as download:
+            page.locator(f'#image-files a[download="{queries[0].stem}.png"]').click()
+        download.value.save_as(tmp_path / "downloaded.png")
+        page.wait_for_timeout(500)  # let the gallery's images finish painting before the screenshot
+        shot = Path(os.environ.get("SEGGPT_APP_SCREENSHOT", tmp_path / "app.png"))
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    np.testing.assert_array_equal(_labels(tmp_path / "downloaded.png"), _labels(expected / f"{queries[0].stem}.png"))
+    assert Image.open(shot).size[0] == 1400
