@@ -13,10 +13,12 @@ import socket
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 import pytest
+import torch
 from gradio_client import Client, handle_file
 from PIL import Image
 
@@ -121,30 +123,93 @@ def test_video_api_equals_seggpt_video(url: str, tmp_path: Path) -> None:
     assert "4 frames, objects 1" in notes
 
 
-def test_browser_uploads_segments_and_downloads(url: str, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium of the system (Debian's `chromium`), driven by Playwright."""
     if CHROMIUM is None:
         pytest.skip("no Chromium installed (apt-get install chromium; .ci/run installs it when it can)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    prompt, mask, queries = EXAMPLES / "prompt_0.png", EXAMPLES / "prompt_0_mask.png", QUERIES[:2]
-    expected = _segment_cli(tmp_path / "cli", [(prompt, mask)], list(queries), "semantic")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-        page.goto(url)
-        page.locator("#prompt-1-image input[type=file]").set_input_files(prompt)
-        page.get_by_role("tab", name="Upload a mask").first.click()
-        page.locator("#prompt-1-mask input[type=file]").set_input_files(mask)
-        page.locator("#queries input[type=file]").set_input_files(list(queries))
-        page.get_by_label("semantic").check()
-        page.locator("#segment-images").click()
-        page.locator("#overlays img").first.wait_for(timeout=120_000)
-        assert page.locator("#overlays img").count() >= len(queries)
-        with page.expect_download() as download:
-            page.locator(f'#image-files a[download="{queries[0].stem}.png"]').click()
-        download.value.save_as(tmp_path / "downloaded.png")
-        page.wait_for_timeout(500)  # let the gallery's images finish painting before the screenshot
-        shot = Path(os.environ.get("SEGGPT_APP_SCREENSHOT", tmp_path / "app.png"))
-        page.screenshot(path=str(shot), full_page=True)
+        yield browser
         browser.close()
+
+
+def _open_page(browser: Any, url: str, prompt: Path, queries: list[Path]) -> Any:
+    """A page with the prompt image and the queries uploaded."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page.goto(url)
+    page.locator("#prompt-1-image input[type=file]").set_input_files(prompt)
+    page.locator("#queries input[type=file]").set_input_files(queries)
+    return page
+
+
+def _segment_and_download(page: Any, stem: str, path: Path) -> None:
+    """Click Segment, wait for the overlays, download `<stem>.png` (the label map) to `path`."""
+    page.locator("#segment-images").click()
+    page.locator("#overlays img").first.wait_for(timeout=120_000)
+    with page.expect_download() as download:
+        page.locator(f'#image-files a[download="{stem}.png"]').click()
+    download.value.save_as(path)
+
+
+def test_browser_uploads_segments_and_downloads(url: str, browser: Any, tmp_path: Path) -> None:
+    prompt, mask, queries = EXAMPLES / "prompt_0.png", EXAMPLES / "prompt_0_mask.png", QUERIES[:2]
+    expected = _segment_cli(tmp_path / "cli", [(prompt, mask)], list(queries), "semantic")
+    page = _open_page(browser, url, prompt, list(queries))
+    page.get_by_role("tab", name="Upload a mask").first.click()
+    page.locator("#prompt-1-mask input[type=file]").set_input_files(mask)
+    page.get_by_label("semantic").check()
+    _segment_and_download(page, queries[0].stem, tmp_path / "downloaded.png")
+    assert page.locator("#overlays img").count() == len(queries)
+    assert page.locator("#legend").inner_text().split() == ["class", "3", "class", "4"]
+    page.wait_for_timeout(500)  # let the gallery's images finish painting before the screenshot
+    shot = Path(os.environ.get("SEGGPT_APP_SCREENSHOT", tmp_path / "app.png"))
+    page.screenshot(path=str(shot), full_page=True)
+    page.close()
     np.testing.assert_array_equal(_labels(tmp_path / "downloaded.png"), _labels(expected / f"{queries[0].stem}.png"))
     assert Image.open(shot).size[0] == 1400
+
+
+def test_browser_painted_mask(url: str, browser: Any, tmp_path: Path) -> None:
+    """A stroke of the second brush (green) on the prompt is class 2, shown in green."""
+    page = _open_page(browser, url, EXAMPLES / "prompt_0.png", QUERIES[:1])
+    painter = page.locator("#prompt-1-painter")
+    painter.locator("canvas").first.wait_for()
+    painter.get_by_role("button", name="Color").first.click()  # the brush colour picker
+    painter.locator("menu.swatch button.color").nth(1).click()  # the second brush: green
+    box = painter.locator("canvas").first.bounding_box()
+    x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 30, y + 10, steps=10)
+    page.mouse.up()
+    _segment_and_download(page, QUERIES[0].stem, tmp_path / "painted.png")
+    assert "class 2" in page.locator("#legend").inner_html() and "#00c800" in page.locator("#legend").inner_html()
+    page.close()
+    assert set(np.unique(_labels(tmp_path / "painted.png")).tolist()) <= {0, 2}
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--port", "0"], "--port must be at least 1"),
+        (["--concurrency", "0"], "--concurrency must be at least 1"),
+        (["--max-side", "0"], "--max-side must be positive"),
+        (["--device", "cuda:7"] if not torch.cuda.is_available() else ["--max-frames", "0"], "--"),
+    ],
+)
+def test_app_command_bad_flags(argv: list[str], words: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["app", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("seggpt app: error: ") and words in err and "\n" not in err
+
+
+def test_app_command_port_in_use(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["app", "--port", str(port)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"--port {port}: cannot listen there" in err and "\n" not in err

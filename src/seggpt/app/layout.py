@@ -29,7 +29,11 @@ KEEP_RESULTS_S = 3600  # a request's files are deleted this long after it
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "shapes"  # present in a source checkout
 INTRO = """# SegGPT: segment everything in context
 Show the model an example image with its mask (paint it with the brush, one colour per class, or upload a mask
-file); it segments the same kind of thing in the query images. The example under the prompts fills everything in one click."""
+file); it segments the same kind of thing in the query images. The example under the prompts fills everything in
+one click."""
+VIDEO_INTRO = """Upload a short video (or its frames), then paint the objects on its first frame (one colour per
+object) or upload the first frame's mask; the model follows them through the video (first frame + the last K
+predicted frames as prompts)."""
 PROGRESS = gr.Progress()  # Gradio passes each call its own tracker in place of a parameter with this default
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,9 +70,10 @@ def _brush() -> gr.Brush:
     return gr.Brush(colors=colours, default_color=colours[0], color_mode="fixed")  # type: ignore[arg-type]
 
 
-def _mask_painter(label: str) -> gr.ImageEditor:
+def _mask_painter(label: str, elem_id: str) -> gr.ImageEditor:
     return gr.ImageEditor(
         label=label,
+        elem_id=elem_id,
         type="numpy",
         format="png",
         sources=(),
@@ -92,7 +97,8 @@ def _prompt_slot(number: int) -> tuple[gr.Image, gr.ImageEditor, gr.File]:
     )
     with gr.Tab("Paint the mask"):
         painter = _mask_painter(
-            f"Prompt {number} mask: " + ", ".join(f"{n} = class {k + 1}" for k, n in enumerate(BRUSH_NAMES))
+            f"Prompt {number} mask: " + ", ".join(f"{n} = class {k + 1}" for k, n in enumerate(BRUSH_NAMES)),
+            f"prompt-{number}-painter",
         )
     with gr.Tab("Upload a mask"):
         mask = gr.File(
@@ -160,6 +166,7 @@ def _image_tab(model: SegGPT, limits: Limits, dtype: torch.dtype, work_dir: Path
 
 
 def _video_tab(model: SegGPT, limits: Limits, work_dir: Path) -> None:
+    gr.Markdown(VIDEO_INTRO)
     with gr.Row():
         with gr.Column(scale=1):
             video = gr.File(
@@ -169,7 +176,8 @@ def _video_tab(model: SegGPT, limits: Limits, work_dir: Path) -> None:
             )
             with gr.Tab("Paint the first frame's objects"):
                 painter = _mask_painter(
-                    "First frame: " + ", ".join(f"{n} = object {k + 1}" for k, n in enumerate(BRUSH_NAMES))
+                    "First frame: " + ", ".join(f"{n} = object {k + 1}" for k, n in enumerate(BRUSH_NAMES)),
+                    "video-painter",
                 )
             with gr.Tab("Upload the first-frame mask"):
                 mask = gr.File(
