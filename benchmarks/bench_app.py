@@ -61,6 +61,7 @@ def main() -> None:
     segmenter.set_prompts([EXAMPLES / "prompt_0.png"], [EXAMPLES / "prompt_0_mask.png"])
     expected = {q: p.labels for q, p in zip(queries, segmenter.segment(queries))}
 
+    load_before = os.getloadavg()[0]
     demo = build_app(model)
     url = launch(demo, port=free_port(), concurrency=args.concurrency, block=False)
     try:
@@ -81,6 +82,7 @@ def main() -> None:
         "model": args.model,
         "device": args.device,
         "cpu_threads": os.cpu_count(),
+        "load_average_1min_before": round(load_before, 2),  # other work on the machine slows every request
         "correct": args.requests - len(wrong),
         "wall_s": round(wall, 3),
         "requests_per_s": round(args.requests / wall, 3),

@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
 
 from seggpt.inference.io import load_mask, load_rgb
-from seggpt.inference.prediction import nearest_index
+from seggpt.inference.resize import nearest_index, resize_image
 
 # Brush colours of the mask painter: brush k paints class (or object) k. Far apart, so that the anti-aliased
 # edges of a stroke still decode to the brush that drew them.
@@ -79,14 +78,6 @@ def fit_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
     return max(1, round(H * scale)), max(1, round(W * scale))
 
 
-def downscale_image(rgb: NDArray[np.uint8], size: tuple[int, int]) -> NDArray[np.uint8]:
-    """(H, W, 3) uint8 -> (h, w, 3) uint8 with a Lanczos filter (the same array when the size is unchanged)."""
-    if rgb.shape[:2] == tuple(size):
-        return rgb
-    resized = Image.fromarray(rgb).resize((size[1], size[0]), Image.Resampling.LANCZOS)
-    return np.asarray(resized, dtype=np.uint8)
-
-
 def downscale_mask(mask: NDArray[Any], size: tuple[int, int]) -> NDArray[Any]:
     """(H, W) or (H, W, C) mask of any dtype -> (h, w[, C]) by nearest neighbour: values are never blended."""
     if mask.shape[:2] == tuple(size):
@@ -117,7 +108,7 @@ def read_image(path: str | Path, limits: Limits, what: str) -> tuple[NDArray[np.
         f"{what} {display_name(path)} was downscaled from {rgb.shape[1]}x{rgb.shape[0]} to {size[1]}x{size[0]} "
         f"(--max-side {limits.max_side})"
     )
-    return downscale_image(rgb, size), original, note
+    return resize_image(rgb, size), original, note
 
 
 def read_mask(path: str | Path, image_size: tuple[int, int], limits: Limits, what: str) -> NDArray[Any]:

@@ -22,11 +22,11 @@ from seggpt.app.uploads import (
     check_same_size,
     check_upload,
     display_name,
-    downscale_image,
     downscale_mask,
     fit_size,
     painted_labels,
 )
+from seggpt.inference.resize import resize_image
 from seggpt.inference.video_io import (
     IMAGE_SUFFIXES,
     FrameSource,
@@ -183,7 +183,7 @@ def segment_video(
         try:
             for frame in itertools.islice(itertools.chain([first], frames), limits.max_frames):
                 names.append(frame.name)
-                current[:] = [downscale_image(frame.rgb, size)]
+                current[:] = [resize_image(frame.rgb, size)]
                 yield current[0]
         except ValueError as err:  # a corrupt frame in the middle, or frames of different sizes
             raise ValueError(f"video {stem}: {str(err).replace(str(source.path), 'the upload')}") from None
