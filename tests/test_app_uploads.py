@@ -222,3 +222,17 @@ def test_segment_video_cuts_and_downscales(tmp_path: Path, tiny_model: Callable[
     assert any("cut after 5 frames" in n for n in result.notes) and any("80x48 to 64x38" in n for n in result.notes)
     assert result.overlay.is_file() and result.archive.suffix == ".zip"
     np.testing.assert_array_equal(result.palette[1], BRUSH_COLOURS[0])
+
+
+def test_user_errors_become_one_escaped_line_in_the_page() -> None:
+    gr = pytest.importorskip("gradio")
+    from seggpt.app.layout import user_errors
+
+    @user_errors
+    def handler(name: str) -> str:
+        raise ValueError(f"prompt 1 mask {name}: bad\n  mask")
+
+    with pytest.raises(gr.Error) as err:
+        handler("<img src=x>.png")
+    assert err.value.message == "prompt 1 mask &lt;img src=x&gt;.png: bad mask"
+    assert user_errors(lambda: "fine")() == "fine"
