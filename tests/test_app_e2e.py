@@ -213,3 +213,12 @@ def test_app_command_port_in_use(capsys: pytest.CaptureFixture[str]) -> None:
         assert main(["app", "--port", str(port)]) == 2
     err = capsys.readouterr().err.strip()
     assert f"--port {port}: cannot listen there" in err and "\n" not in err
+
+
+def test_app_command_without_gradio(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "gradio" else real(name, *a))
+    assert main(["app"]) == 2
+    assert "install the app extra" in capsys.readouterr().err
