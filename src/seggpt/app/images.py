@@ -28,8 +28,10 @@ from seggpt.app.uploads import (
 )
 from seggpt.inference.prompts import encode_prompt_masks
 from seggpt.inference.segmenter import Ensemble, Resize
-from seggpt.inference.writers import write_label_png, write_mask_png, write_rle_json
+from seggpt.inference.writers import output_paths, write_outputs
 from seggpt.model.seggpt import SegType
+
+DOWNLOADS = ["label", "mask", "rle"]  # output formats offered for download: label PNG, binary masks, COCO RLE
 
 
 @dataclass(frozen=True)
@@ -136,13 +138,10 @@ def unique_stems(paths: Sequence[str | Path]) -> list[str]:
     return stems
 
 
-def write_results(out_dir: Path, stem: str, prediction: Prediction, file_name: str) -> list[Path]:
-    """The files of `seggpt segment --format label,mask,rle` for one query: label PNG, masks, COCO RLE JSON."""
-    files = [write_label_png(out_dir / f"{stem}.png", prediction)]
-    for class_id, mask in zip(prediction.class_ids.tolist(), prediction.masks):
-        files.append(write_mask_png(out_dir / f"{stem}_mask_{class_id}.png", mask))
-    files.append(write_rle_json(out_dir / f"{stem}.json", prediction, file_name=file_name))
-    return files
+def write_results(out_dir: Path, source: Path, prediction: Prediction) -> list[Path]:
+    """The files of `seggpt segment --format label,mask,rle` for one query (named after `source`'s stem)."""
+    write_outputs(out_dir, source, prediction, DOWNLOADS)
+    return output_paths(out_dir, source.stem, DOWNLOADS, prediction.class_ids)
 
 
 def segment_images(
@@ -195,7 +194,7 @@ def segment_images(
     results = []
     for path, stem, prediction in zip(queries, unique_stems(queries), segmenter.segment(query_images)):
         prediction = dataclasses.replace(prediction, colours=colours)
-        files = write_results(out_dir, stem, prediction, display_name(path))
+        files = write_results(out_dir, Path(stem + Path(path).suffix), prediction)
         results.append(QueryResult(display_name(path), prediction.overlay(), prediction, files))
     return ImageResult(results, segmenter.class_ids, colours, notes)
 
