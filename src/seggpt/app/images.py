@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -193,7 +192,9 @@ def segment_images(
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for path, stem, prediction in zip(queries, unique_stems(queries), segmenter.segment(query_images)):
-        prediction = dataclasses.replace(prediction, colours=colours)
+        if all_painted:  # a Prediction of the same answer, drawn in the brush colours
+            p = prediction
+            prediction = Prediction(p.labels, p.colour, p.confidence, p.class_ids, colours, p.query_image)
         files = write_results(out_dir, Path(stem + Path(path).suffix), prediction)
         results.append(QueryResult(display_name(path), prediction.overlay(), prediction, files))
     return ImageResult(results, segmenter.class_ids, colours, notes)
