@@ -125,3 +125,15 @@ def test_forward_backward_finite_with_drop_path() -> None:
     assert outputs[0].shape == image_canvas.shape
     assert all(torch.isfinite(t).all() for t in outputs)
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters()), "a parameter got no grad"
+
+
+def test_decoding_one_canvas_per_group_equals_selecting_it(tiny_model: ModelFactory) -> None:
+    model = tiny_model()
+    image_canvas, target_canvas = random_canvases(model.config, 6)
+    groups = torch.tensor([0, 0, 0, 1, 1, 1])
+    first = torch.tensor([0, 3])
+    with torch.no_grad():
+        full = model(image_canvas, target_canvas, ensemble_groups=groups, query_only=True)
+        part = model(image_canvas, target_canvas, ensemble_groups=groups, query_only=True, decode_index=first)
+    assert part.shape == (2, *full.shape[1:])
+    torch.testing.assert_close(part, full[first], atol=1e-6, rtol=1e-5)

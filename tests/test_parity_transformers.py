@@ -15,8 +15,8 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import official_canvases
-from seggpt.model import SegGPT, load_model
-from seggpt.model.hub import official_to_hf
+from seggpt.model import SegGPT, SegGPTConfig, load_model
+from seggpt.model.hub import config_to_hf, official_to_hf
 
 transformers = pytest.importorskip("transformers")
 SegGptConfig = transformers.SegGptConfig
@@ -111,21 +111,7 @@ def test_encoder_only_checkpoint_is_rejected(tmp_path: Path, hf_pair: tuple[torc
 
 def hf_from_fixture(config_path: Path, weights_path: Path) -> torch.nn.Module:
     """transformers' model holding the official fixture weights, through the reverse rename table."""
-    ours = json.loads(config_path.read_text())
-    config = SegGptConfig(
-        hidden_size=ours["embed_dim"],
-        num_hidden_layers=ours["depth"],
-        num_attention_heads=ours["num_heads"],
-        mlp_dim=int(ours["embed_dim"] * ours["mlp_ratio"]),
-        image_size=ours["image_size"],
-        patch_size=ours["patch_size"],
-        decoder_hidden_size=ours["decoder_embed_dim"],
-        merge_index=ours["merge_layer"],
-        intermediate_hidden_state_indices=ours["feature_layers"],
-        pretrain_image_size=ours["pretrain_img_size"],
-        layer_norm_eps=ours["layer_norm_eps"],
-        drop_path_rate=0.0,
-    )
+    config = SegGptConfig(**config_to_hf(SegGPTConfig.from_json(config_path)))
     model = SegGptForImageSegmentation(config).eval()
     model.load_state_dict(official_to_hf(load_file(weights_path)), strict=True)
     return model

@@ -101,7 +101,7 @@ def test_glob_and_options(files: dict, checkpoint: Path, capsys: pytest.CaptureF
         "--upsample",
         "bilinear",
         "--dtype",
-        "bfloat16",
+        "bf16",
     )
     assert code == 0 and "3 written, 0 skipped (existing), 0 failed" in capsys.readouterr().out
     with Image.open(files["out"] / "q2.png") as label:

@@ -36,13 +36,15 @@ class PerfectModel(nn.Module):
         seg_type="instance",
         ensemble_groups=None,
         query_only=False,
+        decode_index=None,
     ):
         n = image_canvas.shape[0]
         assert query_only and ensemble_groups is not None and torch.equal(ensemble_groups, torch.zeros(n).long())
+        assert decode_index is not None and decode_index.tolist() == [0]  # only the first canvas is decoded
         self.calls.append({"n": n, "targets": target_canvas[:, :, :h].clone(), "images": image_canvas.clone()})
         ids = np.array([0, *sorted(self.object_ids)])
         colours = object_colours(ids[1:])
-        return normalize(colours[np.searchsorted(ids, self.truths.pop(0))])[None].expand(n, -1, -1, -1)
+        return normalize(colours[np.searchsorted(ids, self.truths.pop(0))])[None]
 
 
 def moving_objects(num_frames: int, size: tuple[int, int] = (h, W)) -> list[np.ndarray]:

@@ -3,6 +3,8 @@
 Every run keeps its finished items in `OUTPUT/items.jsonl` and resumes from them when rerun with the same
 settings (`--no-resume` starts afresh). The settings include the model's fingerprint (its file's size and time)
 or the baseline: an output folder holding a run with other settings is refused, never silently mixed.
+Under `torchrun --nproc-per-node N` each rank takes every N-th episode / image / sequence, keeps
+`OUTPUT/items.<rank>-of-<N>.jsonl`, and rank 0 writes the same report as one process would.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from seggpt.data.fss1000 import fss1000
 from seggpt.data.voc import pascal5i
 from seggpt.evaluation import fewshot, semantic, vos
 from seggpt.evaluation.cache import ResultCache, model_fingerprint, write_json
+from seggpt.inference.precision import COMPILE_HELP, DTYPE_HELP, PRECISIONS
 from seggpt.inference.prediction import Upsample
 from seggpt.inference.segmenter import Ensemble
+from seggpt.inference.shard import Shard, join_shards, leave_shards
 from seggpt.safety import check_device, check_not_inputs, check_output_folder
 
 EPILOG = """examples:
@@ -61,6 +65,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--output", required=True, type=Path, metavar="DIR", help="results folder (cache and JSON)")
     parser.add_argument("--device", default="cpu", help="torch device for the model (default cpu)")
+    parser.add_argument("--dtype", choices=PRECISIONS, default="auto", help=DTYPE_HELP)
+    parser.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     parser.add_argument("--no-resume", dest="resume", action="store_false", help="ignore finished items in DIR")
 
 
@@ -78,7 +84,7 @@ def _add_fewshot(sub: Any) -> None:
     p.add_argument("--episodes", type=int, help="episodes per fold (default: one per image for FSS-1000, else 1000)")
     p.add_argument("--seed", type=int, default=0)
     _common(p)
-    p.set_defaults(run=run_fewshot)
+    p.set_defaults(run=_sharded(run_fewshot))
 
 
 def _add_vos(sub: Any) -> None:
@@ -92,7 +98,7 @@ def _add_vos(sub: Any) -> None:
     p.add_argument("--memory", type=int, default=8, help="predicted frames kept as prompts (default 8)")
     p.add_argument("--submission-zip", type=Path, metavar="ZIP", help="also pack the results as a YouTube-VOS zip")
     _common(p)
-    p.set_defaults(run=run_vos)
+    p.set_defaults(run=_sharded(run_vos))
 
 
 def _add_semantic(sub: Any) -> None:
@@ -124,7 +130,21 @@ def _add_semantic(sub: Any) -> None:
         help="with --model: a prompt from `seggpt tune` instead of training images as prompts",
     )
     _common(p)
-    p.set_defaults(run=run_semantic)
+    p.set_defaults(run=_sharded(run_semantic))
+
+
+def _sharded(runner: Any) -> Any:
+    """Run `runner(args, shard)` in this process's torchrun shard (alone: rank 0 of 1), then leave the group."""
+
+    def run(args: argparse.Namespace) -> int:
+        shard = join_shards()
+        args.device = shard.device(args.device)
+        try:
+            return int(runner(args, shard))
+        finally:
+            leave_shards(shard)
+
+    return run
 
 
 def _one_source(args: argparse.Namespace, *others: str) -> None:
@@ -146,7 +166,7 @@ def _segmenter(args: argparse.Namespace, **kwargs: Any) -> Any:
         return PastePrompt()
     from seggpt.inference.segmenter import Segmenter
 
-    return Segmenter(_load_model(args), device=args.device, **kwargs)
+    return Segmenter(_load_model(args), device=args.device, dtype=args.dtype, compile=args.compile, **kwargs)
 
 
 def _load_model(args: argparse.Namespace) -> Any:
@@ -155,7 +175,7 @@ def _load_model(args: argparse.Namespace) -> Any:
     return load_model(args.model, device=args.device)
 
 
-def run_fewshot(args: argparse.Namespace) -> int:
+def run_fewshot(args: argparse.Namespace, shard: Shard) -> int:
     """Run each fold's episodes, print its table, write OUTPUT/fewshot.json."""
     _one_source(args)
     segmenter = _segmenter(args, ensemble=args.ensemble)
@@ -177,14 +197,17 @@ def run_fewshot(args: argparse.Namespace) -> int:
             "episodes": len(episodes),
             "seed": args.seed,
         }
-        cache = ResultCache(args.output / dataset.name, settings, resume=args.resume)
-        meter = fewshot.evaluate_fewshot(segmenter, dataset, tqdm(episodes, desc=dataset.name), cache)
+        cache = ResultCache(args.output / dataset.name, settings, resume=args.resume, shard=shard)
+        meter = fewshot.evaluate_fewshot(segmenter, dataset, tqdm(shard.take(episodes), desc=dataset.name), cache)
+        if not shard.is_main:
+            continue
         title = f"{dataset.name}, {args.shots}-shot"
         fold = fewshot.FewShotFold(dataset.name, title, meter, dataset.class_names, len(episodes))
         print(fold.table())
         report.folds.append(fold)
-    write_json(args.output / "fewshot.json", report.to_json())
-    print(f"wrote {args.output / 'fewshot.json'}")
+    if shard.is_main:
+        write_json(args.output / "fewshot.json", report.to_json())
+        print(f"wrote {args.output / 'fewshot.json'}")
     return 0
 
 
@@ -200,7 +223,7 @@ def _fewshot_dataset(args: argparse.Namespace, fold: int | None) -> FewShotDatas
     return pascal5i(args.root, int(fold), args.image_list)  # type: ignore[arg-type]
 
 
-def run_vos(args: argparse.Namespace) -> int:
+def run_vos(args: argparse.Namespace, shard: Shard) -> int:
     """Predict (with --model) into OUTPUT/<seq>/, or score --results; print J&F; write OUTPUT/vos.json."""
     _one_source(args, "results")
     sequences = davis_sequences(args.davis_root, args.resolution, args.sequences, args.imageset, args.year)
@@ -211,7 +234,8 @@ def run_vos(args: argparse.Namespace) -> int:
     if args.results is None:
         inputs = [p for s in sequences for p in (*s.frames, *s.annotations)]
         check_not_inputs([], inputs, replaced_folders=[args.output / s.name for s in sequences])
-    cache = ResultCache(args.output, settings, resume=args.resume)
+    cache = ResultCache(args.output, settings, resume=args.resume, shard=shard)
+    mine = shard.take(sequences)
     if args.results is None:
         segmenter: Any
         if args.baseline == "paste":
@@ -221,14 +245,19 @@ def run_vos(args: argparse.Namespace) -> int:
         else:
             from seggpt.inference.video import VideoSegmenter
 
-            segmenter = VideoSegmenter(_load_model(args), memory=args.memory, device=args.device)
-        for sequence in tqdm(sequences, desc="predict"):
+            segmenter = VideoSegmenter(
+                _load_model(args), memory=args.memory, device=args.device, dtype=args.dtype, compile=args.compile
+            )
+        for sequence in tqdm(mine, desc="predict"):
             if not (cache.resumed and vos.has_results(sequence, args.output)):  # only this run's own results
                 vos.predict_sequence(segmenter, sequence, args.output)
-    for sequence in tqdm(sequences, desc="score"):
+    for sequence in tqdm(mine, desc="score"):
         if sequence.name not in cache:
             objects = [s.to_dict() for s in vos.score_sequence(sequence, results_dir)]
             cache.add(sequence.name, {"objects": objects})
+    cache.gather()
+    if not shard.is_main:
+        return 0
     scores = [vos.ObjectScore.from_dict(o) for s in sequences for o in cache.items[s.name]["objects"]]
     report = vos.VosReport(scores, settings)
     print(report.table())
@@ -240,7 +269,7 @@ def run_vos(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_semantic(args: argparse.Namespace) -> int:
+def run_semantic(args: argparse.Namespace, shard: Shard) -> int:
     """Predict (with --model, prompts from the training split) or read --predictions; print IoU; write JSON."""
     _one_source(args, "predictions")
     num_classes, ignore_index, names = _semantic_classes(args)
@@ -260,7 +289,10 @@ def run_semantic(args: argparse.Namespace) -> int:
         from seggpt.inference.segmenter import Segmenter
         from seggpt.inference.tuned_prompt import load_tuned_prompt
 
-        segmenter = Segmenter(_load_model(args), seg_type="semantic", upsample=args.upsample, device=args.device)
+        segmenter = Segmenter(
+            _load_model(args), seg_type="semantic", upsample=args.upsample, device=args.device, dtype=args.dtype,
+            compile=args.compile,
+        )  # fmt: skip
         segmenter.set_tuned_prompt(load_tuned_prompt(args.tuned_prompt))
     elif args.predictions is None:
         if not (args.train_images and args.train_labels):
@@ -270,12 +302,14 @@ def run_semantic(args: argparse.Namespace) -> int:
         settings["prompts"] = [train[i][0].name for i in chosen]
         segmenter = _segmenter(args, seg_type="semantic", ensemble=args.ensemble, upsample=args.upsample)
         semantic.set_class_prompts(segmenter, train, chosen, ignore_index, args.background_index)
-    cache = ResultCache(args.output, settings, resume=args.resume)
+    cache = ResultCache(args.output, settings, resume=args.resume, shard=shard)
     confusion = semantic.evaluate_semantic(
-        tqdm(pairs, desc="semantic"), num_classes, ignore_index, cache, segmenter=segmenter,
+        tqdm(shard.take(pairs), desc="semantic"), num_classes, ignore_index, cache, segmenter=segmenter,
         predictions=args.predictions, dataset_ids=args.tuned_prompt is not None,
         background=args.background_index,
     )  # fmt: skip
+    if not shard.is_main:
+        return 0
     report = semantic.SemanticReport(semantic.class_ious(confusion, num_classes), names, settings)
     print(report.table())
     write_json(args.output / "semantic.json", report.to_json())

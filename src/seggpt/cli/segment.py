@@ -19,8 +19,10 @@ from seggpt import Segmenter, load_model
 from seggpt.atomic import clean_stale_temps
 from seggpt.cli.errors import NothingDoneError
 from seggpt.data.io import load_rgb
+from seggpt.inference.precision import COMPILE_HELP, DTYPE_HELP, PRECISIONS
 from seggpt.inference.prediction import Upsample
 from seggpt.inference.segmenter import Ensemble, Resize
+from seggpt.inference.shard import Shard, join_shards, leave_shards
 from seggpt.inference.tuned_prompt import load_tuned_prompt
 from seggpt.inference.writers import OUTPUTS, output_paths, parse_formats, write_outputs
 from seggpt.model.seggpt import SegType
@@ -36,9 +38,9 @@ from seggpt.safety import (
 EPILOG = """examples:
   # one example image with its mask; segment one image
   seggpt segment --prompt cat.jpg cat_mask.png --input query.jpg --output out/
-  # three examples (feature ensemble), a whole folder, label maps and overlays, on the GPU in bfloat16
+  # three examples (feature ensemble), a whole folder, label maps and overlays, on the GPU in fp16
   seggpt segment --prompt a.jpg a.png --prompt b.jpg b.png --prompt c.jpg c.png \\
-      --input photos/ --output out/ --format label,overlay --device cuda --dtype bfloat16
+      --input photos/ --output out/ --format label,overlay --device cuda --dtype fp16
   # a CamVid label map as prompt (11 = void), semantic type, resume an interrupted run
   seggpt segment --prompt 0001.png 0001_L.png --ignore-value 11 --type semantic \\
       --input 'val/*.png' --output out/ --skip-existing
@@ -46,6 +48,8 @@ EPILOG = """examples:
 Refused before any model work: an output that is an input image, a prompt image or mask; two inputs or
 formats writing one file. Exit status: 0 done, 1 nothing segmented (every input failed or none found),
 2 a bad argument or file.
+Under `torchrun --nproc-per-node N seggpt segment ...` each rank segments every N-th batch of the sorted
+inputs, with the same outputs as one process; --skip-existing resumes each shard.
 """
 EPILOG += textwrap.fill(
     "outputs per input STEM: "
@@ -120,12 +124,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="type token: instance (default, as the official CLI) or semantic",
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")
-    p.add_argument(
-        "--dtype",
-        choices=("float32", "bfloat16"),
-        default="float32",
-        help="float32 (default) or bfloat16 (autocast; faster on GPUs)",
-    )
+    p.add_argument("--dtype", choices=PRECISIONS, default="auto", help=DTYPE_HELP)
+    p.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     p.add_argument(
         "--resize",
         choices=get_args(Resize),
@@ -273,7 +273,16 @@ def segment_all(
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the model and prompts, segment every input, write the outputs, print a summary line."""
+    """Segment this process's shard of the inputs (all of them without torchrun)."""
+    shard = join_shards()
+    try:
+        return segment_shard(args, shard)
+    finally:
+        leave_shards(shard)
+
+
+def segment_shard(args: argparse.Namespace, shard: Shard) -> int:
+    """Load the model and prompts, segment the shard's inputs, write the outputs, print a summary line."""
     formats = parse_formats(args.format)
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -288,6 +297,8 @@ def run(args: argparse.Namespace) -> int:
     protected += [p for p in (args.tuned_prompt, Path(args.model)) if p is not None and p.is_file()]
     check_outputs(args.output, [path for path, _ in inputs], formats, protected)
     clean_stale_temps(args.output)
+    inputs = shard.take(inputs, block=args.batch_size)  # whole batches: the same outputs as one process
+    args.device = shard.device(args.device)
     model = load_model(args.model, config=args.config, device=args.device)
     segmenter = Segmenter(
         model,
@@ -298,6 +309,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         dtype=args.dtype,
         batch_size=args.batch_size,
+        compile=args.compile,
     )
     if args.tuned_prompt is not None:
         segmenter.set_tuned_prompt(load_tuned_prompt(args.tuned_prompt))
@@ -305,8 +317,9 @@ def run(args: argparse.Namespace) -> int:
         segmenter.set_prompts([p[0] for p in args.prompt], [p[1] for p in args.prompt], ignore_value=args.ignore_value)
     with tqdm(total=len(inputs), unit="image", disable=len(inputs) < 2, file=sys.stderr) as progress:
         counts = segment_all(segmenter, inputs, args.output, formats, args.batch_size, args.skip_existing, progress)
+    tag = f" [rank {shard.rank} of {shard.world_size}]" if shard.world_size > 1 else ""
     print(
-        f"segment: {counts['written']} written, {counts['skipped']} skipped (existing), {counts['failed']} failed "
+        f"segment{tag}: {counts['written']} written, {counts['skipped']} skipped (existing), {counts['failed']} failed "
         f"(unreadable) -> {args.output}"
     )
     if counts["written"] + counts["skipped"] == 0:

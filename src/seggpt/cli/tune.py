@@ -48,7 +48,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=4, help="query images per step (default: %(default)s)")
     p.add_argument("--lr", type=float, default=0.03, help="peak learning rate (default: %(default)s)")
     p.add_argument("--warmup-steps", type=int, default=20, help="linear warmup steps (default: %(default)s)")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: autocast the frozen model")
+    p.add_argument(
+        "--dtype",
+        "--precision",
+        dest="precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="precision of the frozen model: auto (default: bf16 where the hardware runs it natively, else fp32), "
+        "fp32 or bf16 (autocast)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=50, help="steps between resumable states (default: 50)")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT.state.pt if it exists")

@@ -14,6 +14,7 @@ from tqdm import tqdm
 from seggpt.atomic import clean_stale_temps
 from seggpt.data.davis import find_first_annotation
 from seggpt.data.io import load_rgb
+from seggpt.inference.precision import COMPILE_HELP, DTYPE_HELP, PRECISIONS
 from seggpt.inference.video import VideoSegmenter
 from seggpt.inference.video_io import (
     FrameSource,
@@ -26,8 +27,6 @@ from seggpt.inference.video_io import (
 from seggpt.model import load_model
 from seggpt.model.seggpt import SegType
 from seggpt.safety import check_device, check_not_inputs, check_output_file, check_output_folder
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 EPILOG = """examples:
   seggpt video --input video_1.mp4 --first-frame video_1.jpg --first-mask video_1_target.png \\
@@ -83,7 +82,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--rle", action="store_true", help="also write DIR/masks_rle.json (COCO RLE per object)")
     parser.add_argument("--seg-type", choices=get_args(SegType), default="instance")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--dtype", choices=tuple(DTYPES), default="float32")
+    parser.add_argument("--dtype", choices=PRECISIONS, default="auto", help=DTYPE_HELP)
+    parser.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     parser.add_argument(
         "--strict", action="store_true", help="fail (writing nothing) when a video decodes to fewer frames than it says"
     )
@@ -111,8 +111,11 @@ def run(args: argparse.Namespace) -> int:
             f"{first_frame.shape[:2]} (H, W)"
         )
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_model(args.model, device=device, dtype=DTYPES[args.dtype])
-    segmenter = VideoSegmenter(model, memory=args.memory, keep_first=args.keep_first, seg_type=args.seg_type)
+    model = load_model(args.model, device=device)
+    segmenter = VideoSegmenter(
+        model, memory=args.memory, keep_first=args.keep_first, seg_type=args.seg_type, dtype=args.dtype,
+        compile=args.compile,
+    )  # fmt: skip
 
     state = segmenter.init_state(first_frame, first_mask) if first_frame is not None else None
     overlay = OverlayWriter(args.overlay, source.fps, palette) if args.overlay else contextlib.nullcontext()

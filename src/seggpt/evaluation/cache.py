@@ -6,6 +6,9 @@ predictions written there, would not be comparable), whether or not the earlier 
 line of ``items.jsonl`` (a disk that filled up, an edit) is reported by file and line, and its item recomputed.
 Every write goes to a temporary file first and is moved into place with ``os.replace``, so an interrupted run
 never leaves a half-written file.
+
+Under torchrun each rank keeps its own ``items.<rank>-of-<N>.jsonl`` (so each shard resumes on its own);
+``gather`` merges every shard's items once all ranks are done.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from seggpt.atomic import atomic_write, clean_stale_temps
+from seggpt.inference.shard import Shard
 
 
 def write_json(path: str | Path, data: Any) -> None:
@@ -47,7 +51,8 @@ class ResultCache:
         output: the run's output folder (created).
         settings: what defines the run (dataset, model fingerprint, shots, ...); must equal the stored settings
             on resume.
-        resume: keep items from an earlier run with the same settings; False starts afresh.
+        resume: keep items from an earlier run with the same settings (any shards'); False starts afresh.
+        shard: this process's shard under torchrun (it writes ``items.<rank>-of-<N>.jsonl``); default alone.
 
     Attributes:
         resumed: True when ``output`` held a run with these very settings (its items and predictions count).
@@ -56,14 +61,19 @@ class ResultCache:
         ValueError: ``output`` holds a run with other settings (and ``resume`` is True).
     """
 
-    def __init__(self, output: str | Path, settings: dict[str, Any], *, resume: bool = True):
+    def __init__(
+        self, output: str | Path, settings: dict[str, Any], *, resume: bool = True, shard: Shard | None = None
+    ):
         self.output = Path(output)
         self.output.mkdir(parents=True, exist_ok=True)
-        clean_stale_temps(self.output)  # litter of a killed earlier run
-        self.path = self.output / "items.jsonl"
+        self.shard = shard = shard or Shard()
+        if shard.is_main:
+            clean_stale_temps(self.output)  # litter of a killed earlier run
+        self.path = self.output / f"items{shard.suffix}.jsonl"
         settings = json.loads(json.dumps(settings))  # as stored: tuples become lists
         settings_path = self.output / "run.json"
-        self.items: dict[str, dict[str, Any]] = {}
+        self.items: dict[str, dict[str, Any]] = {}  # every known item (all shards' on resume)
+        self._own: dict[str, dict[str, Any]] = {}  # what this shard's file holds
         self.resumed = False
         stored = _read_settings(settings_path) if resume else None
         if stored is not None and stored != settings:
@@ -74,29 +84,45 @@ class ResultCache:
             )
         if stored is not None:
             self.resumed = True
-            self._read_items()
-        else:
-            self.path.unlink(missing_ok=True)
-        write_json(settings_path, settings)
-
-    def _read_items(self) -> None:
-        """Load ``items.jsonl``; a line that is not a JSON record with a key is reported and left out."""
-        if not self.path.is_file():
-            return
-        for number, line in enumerate(self.path.read_text(errors="replace").splitlines(), start=1):
-            try:
-                record = json.loads(line)
-                self.items[record["key"]] = record
-            except (ValueError, KeyError, TypeError) as err:
-                _warn(f"{self.path} line {number} is corrupt ({err}); that item is recomputed")
+            self._load()
+        elif shard.is_main:
+            for path in self._item_files():
+                path.unlink()
+        shard.barrier()  # no shard writes before rank 0 has cleared a stale run
+        if shard.is_main:
+            write_json(settings_path, settings)
 
     def __contains__(self, key: str) -> bool:
         return key in self.items
 
     def add(self, key: str, record: dict[str, Any]) -> None:
-        """Store one finished item (``record`` gains ``"key": key``) and rewrite the JSONL atomically."""
-        self.items[key] = {"key": key, **record}
-        _write_text(self.path, "".join(json.dumps(r) + "\n" for r in self.items.values()))
+        """Store one finished item (``record`` gains ``"key": key``) and rewrite this shard's JSONL atomically."""
+        self.items[key] = self._own[key] = {"key": key, **record}
+        _write_text(self.path, "".join(json.dumps(r) + "\n" for r in self._own.values()))
+
+    def gather(self) -> dict[str, dict[str, Any]]:
+        """Wait for every shard, then merge all their items into ``items`` (alone: ``items`` as is)."""
+        if self.shard.world_size > 1:
+            self.shard.barrier()
+            self._load()
+        return self.items
+
+    def _item_files(self) -> list[Path]:
+        return sorted(self.output.glob("items*.jsonl"))
+
+    def _load(self) -> None:
+        """Read every shard's items file (items.jsonl, items.<rank>-of-<N>.jsonl); a line that is not a JSON
+        record with a key is reported and left out (its item is recomputed)."""
+        for path in self._item_files():
+            for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+                try:
+                    record = json.loads(line)
+                    self.items[record["key"]] = record
+                except (ValueError, KeyError, TypeError) as err:
+                    _warn(f"{path} line {number} is corrupt ({err}); that item is recomputed")
+                    continue
+                if path == self.path:
+                    self._own[record["key"]] = record
 
 
 def _read_settings(path: Path) -> dict[str, Any] | None:

@@ -33,6 +33,8 @@ def evaluate_fewshot(
 ) -> FewShotIoU:
     """Run every episode not yet in ``cache`` (keyed by episode index), then sum all of them per class.
 
+    Under torchrun pass this rank's share of the episodes; the sums cover every shard's (``cache.gather``).
+
     Returns:
         The per-class sums; ``miou()`` and ``fb_iou()`` give the protocol's numbers in percent.
     """
@@ -43,7 +45,7 @@ def evaluate_fewshot(
         intersection, union = run_episode(segmenter, dataset, episode)
         record = {"class_id": episode.class_id, "intersection": intersection.tolist(), "union": union.tolist()}
         cache.add(key, record)
-    return meter_from_records(cache.items.values())
+    return meter_from_records(cache.gather().values())
 
 
 def meter_from_records(records: Iterable[dict]) -> FewShotIoU:

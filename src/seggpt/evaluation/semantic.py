@@ -124,7 +124,7 @@ def evaluate_semantic(
         cache.add(key, {"confusion": cm.ravel().tolist()})
     size = (num_classes + 1) ** 2
     total = np.zeros(size, dtype=np.int64)
-    for record in cache.items.values():
+    for record in cache.gather().values():  # every shard's items under torchrun
         total += np.asarray(record["confusion"], dtype=np.int64)
     return total.reshape(num_classes + 1, num_classes + 1)
 

@@ -26,6 +26,7 @@ def paint_queries(
     seg_type: SegType | Tensor = "instance",
     ensemble: bool = False,
     autocast_dtype: torch.dtype | None = None,
+    first_canvas_only: bool = False,
 ) -> Tensor:
     """Run the model on one canvas per (query, prompt) and return the painted query halves.
 
@@ -43,10 +44,13 @@ def paint_queries(
             every canvas alone.
         autocast_dtype: run under `torch.autocast` in this dtype (e.g. torch.bfloat16); None runs in the
             model's own parameter dtype (the canvases are cast to it).
+        first_canvas_only: decode only each query's first canvas (what the official feature ensemble reads):
+            the decoder runs on Q canvases instead of Q * P.
 
     Returns:
         (Q, P, 3, h, w) float32 normalized colour output: per query, the query half of each of its canvases
-        (with the ensemble they differ only in the first row, where the 3x3 conv sees the prompt half).
+        (with the ensemble they differ only in the first row, where the 3x3 conv sees the prompt half);
+        (Q, 1, 3, h, w) with `first_canvas_only`.
     """
     Q = query_images.shape[0]
     if prompt_images.dim() == 4:
@@ -61,6 +65,7 @@ def paint_queries(
         target_canvas = torch.cat([prompt_targets, query_targets.repeat_interleave(P, dim=0)], dim=2)
     device = query_images.device
     groups = torch.arange(Q, device=device).repeat_interleave(P) if ensemble else None
+    decode = torch.arange(Q, device=device) * P if first_canvas_only else None
     if isinstance(seg_type, Tensor):
         seg_type = seg_type.to(device).repeat_interleave(P)
     param = next(model.parameters(), None)
@@ -76,5 +81,6 @@ def paint_queries(
             seg_type=seg_type,
             ensemble_groups=groups,
             query_only=True,
+            decode_index=decode,
         )
-    return out.float().view(Q, P, *out.shape[1:])
+    return out.float().view(Q, -1, *out.shape[1:])

@@ -15,6 +15,7 @@ from torch import Tensor
 from seggpt.data.io import load_mask, load_rgb
 from seggpt.inference.canvas import denormalize, normalize
 from seggpt.inference.incontext import paint_queries
+from seggpt.inference.precision import AUTOCAST_DTYPES, Precision, prepare_model, resolve_dtype
 from seggpt.inference.prediction import Prediction, Upsample, decode_colour_output
 from seggpt.inference.prompts import MaskType, PromptTargets, encode_prompt_masks
 from seggpt.inference.resize import resize_image, resize_target
@@ -90,8 +91,11 @@ class Segmenter:
             bilinearly, then decode). Default nearest: it reproduces the official output, and bilinear blends
             two class colours at a boundary into an in-between colour that can decode as a third class.
         device: where the model runs; default the model's device.
-        dtype: torch.float32, or torch.bfloat16 to run under autocast (also the strings "float32", "bfloat16").
+        dtype: "auto" (default: bf16 where the hardware runs it natively, else fp32), "fp32", "bf16" or "fp16"
+            (autocast; fp16 on GPUs only) or "int8" (dynamically quantised Linear layers, CPU only); see
+            `seggpt.inference.precision`. torch dtypes and "float32"/"bfloat16"/"float16" are accepted too.
         batch_size: query images per forward pass (each takes one canvas per prompt with the feature ensemble).
+        compile: run the model through `torch.compile` (slow first call; pays off on long runs).
     """
 
     def __init__(
@@ -103,8 +107,9 @@ class Segmenter:
         resize: Resize = "stretch",
         upsample: Upsample = "nearest",
         device: torch.device | str | None = None,
-        dtype: torch.dtype | str = torch.float32,
+        dtype: Precision | torch.dtype | str = "auto",
         batch_size: int = 4,
+        compile: bool = False,
     ):
         seg_type_code(seg_type)  # fails early on an unknown type
         for name, value, allowed in (
@@ -114,14 +119,12 @@ class Segmenter:
         ):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-        dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-        self.dtype = dtypes.get(dtype, dtype) if isinstance(dtype, str) else dtype
-        if self.dtype not in (torch.float32, torch.bfloat16):
-            raise ValueError(f"dtype must be float32 or bfloat16, got {dtype}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.dtype = resolve_dtype(dtype, self.device)  # "fp32", "bf16", "fp16" or "int8"
         self.model = model.to(self.device).eval()
+        self._runner = prepare_model(model, self.dtype, self.device, compile=compile)  # what runs the forwards
         self.seg_type, self.ensemble, self.resize, self.upsample = seg_type, ensemble, resize, upsample
         self.batch_size = batch_size
         self.query_size: tuple[int, int] = model.config.query_size
@@ -211,14 +214,16 @@ class Segmenter:
     def _predict_colours(self, queries: Tensor) -> Tensor:
         """(Q, 3, h, w) normalized queries -> (Q, 3, h, w) normalized colour output, one per query."""
         assert self._prompt_images is not None and self._prompt_targets is not None
-        out = paint_queries(  # (Q, P, 3, h, w)
-            self.model,
+        feature = self.ensemble == "feature" and self._prompt_images.shape[0] > 1
+        out = paint_queries(  # (Q, P, 3, h, w), or (Q, 1, 3, h, w) with the feature ensemble's first canvas only
+            self._runner,
             self._prompt_images,
             self._prompt_targets,
             queries,
             seg_type=self.seg_type,
-            ensemble=self.ensemble == "feature" and self._prompt_images.shape[0] > 1,
-            autocast_dtype=torch.bfloat16 if self.dtype == torch.bfloat16 else None,
+            ensemble=feature,
+            autocast_dtype=AUTOCAST_DTYPES.get(self.dtype),
+            first_canvas_only=feature,
         )
         if self.ensemble == "none":
             return out.mean(dim=1)

@@ -30,6 +30,7 @@ from seggpt.inference.palette import (
     min_colour_distance,
     palette,
 )
+from seggpt.inference.precision import AUTOCAST_DTYPES, Precision, prepare_model, resolve_dtype
 from seggpt.inference.resize import resize_image, resize_labels
 from seggpt.model.seggpt import SegGPT, SegType, seg_type_code
 
@@ -90,7 +91,13 @@ class VideoSegmenter:
         keep_first: always keep the first frame and its mask as a prompt (as the paper does); without it
             the first frame is the oldest memory entry and leaves after K frames.
         seg_type: "instance" (the official default) or "semantic".
-        device, dtype: where and in what precision to run; default the model's. The model is moved there.
+        device: where to run; default the model's device. The model is moved there.
+        dtype: precision, "auto" by default (bf16 where the hardware runs it natively, else fp32); "fp32",
+            "bf16", "fp16" (GPU) or "int8" (CPU); see `seggpt.inference.precision`.
+        compile: run the model through `torch.compile` (slow first frame; pays off on long videos).
+
+    Frames are sequential (each step's memory holds the previous predictions); the prompt canvases of one
+    step run as one batch.
     """
 
     def __init__(
@@ -101,15 +108,18 @@ class VideoSegmenter:
         keep_first: bool = True,
         seg_type: SegType = "instance",
         device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        dtype: Precision | torch.dtype | str = "auto",
+        compile: bool = False,
     ):
         if memory < 0 or (memory == 0 and not keep_first):
             raise ValueError(f"memory must be >= 1 (or >= 0 with keep_first), got {memory}")
         seg_type_code(seg_type)  # fails early on an unknown type
         param = next(model.parameters())
         self.device = torch.device(device) if device is not None else param.device
-        self.dtype = dtype if dtype is not None else param.dtype
-        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        self.dtype = resolve_dtype(dtype, self.device)  # "fp32", "bf16", "fp16" or "int8"
+        self.model = model.to(self.device).eval()
+        self._runner = prepare_model(model, self.dtype, self.device, compile=compile)
+        self._input_dtype = torch.float32 if self.dtype == "int8" else param.dtype  # canvases match the weights
         self.memory = memory
         self.keep_first = keep_first
         self.seg_type = seg_type
@@ -179,10 +189,10 @@ class VideoSegmenter:
         query = self._image(frame)
         prompt_images = torch.stack(_prompts(state.anchor_image, state.memory_images))  # (n, 3, h, W)
         prompt_targets = torch.stack(_prompts(state.anchor_target, state.memory_targets))
-        out = paint_queries(
-            self.model, prompt_images, prompt_targets, query[None], seg_type=self.seg_type, ensemble=True
-        )  # (1, n, 3, h, W)
-        # The official code reads the first canvas; the others differ only in the query's first row.
+        out = paint_queries(  # the official code reads the first canvas: decode only it
+            self._runner, prompt_images, prompt_targets, query[None], seg_type=self.seg_type, ensemble=True,
+            autocast_dtype=AUTOCAST_DTYPES.get(self.dtype), first_canvas_only=True,
+        )  # (1, 1, 3, h, W)  # fmt: skip
         index, _ = colours_to_labels(denormalize(out[0, 0]), state.colours)  # (h, W) into [0] + object_ids
         self._remember(state, query, index)
         ids = np.concatenate([[0], state.object_ids]).astype(np.int64)
@@ -241,10 +251,10 @@ class VideoSegmenter:
         state.memory_frames.append(state.frame_index)
 
     def _image(self, frame: NDArray[np.uint8]) -> Tensor:
-        return normalize(resize_image(frame, self.query_size)).to(self.device, self.dtype)
+        return normalize(resize_image(frame, self.query_size)).to(self.device, self._input_dtype)
 
     def _target(self, state: VideoState, index: NDArray) -> Tensor:
-        return normalize(labels_to_colours(index.astype(np.int64), state.colours)).to(self.device, self.dtype)
+        return normalize(labels_to_colours(index.astype(np.int64), state.colours)).to(self.device, self._input_dtype)
 
     def _check_mask(self, mask: NDArray[np.integer], frame_size: tuple[int, int]) -> NDArray[np.int64]:
         mask = np.asarray(mask)

@@ -199,3 +199,23 @@ def config_from_hf(hf: dict[str, Any], source: str) -> SegGPTConfig:
         )
     except (TypeError, ValueError) as err:
         raise ValueError(f"{source} is not a usable SegGpt config: {err}") from err
+
+
+def config_to_hf(config: SegGPTConfig) -> dict[str, Any]:
+    """The transformers SegGptConfig keyword arguments of our config (the inverse of `config_from_hf`)."""
+    return {
+        "hidden_size": config.embed_dim,
+        "num_hidden_layers": config.depth,
+        "num_attention_heads": config.num_heads,
+        "mlp_dim": int(config.embed_dim * config.mlp_ratio),
+        "image_size": list(config.image_size),
+        "patch_size": config.patch_size,
+        "decoder_hidden_size": config.decoder_embed_dim,
+        "merge_index": config.merge_layer,
+        "intermediate_hidden_state_indices": list(config.feature_layers),
+        "pretrain_image_size": config.pretrain_img_size,
+        "layer_norm_eps": config.layer_norm_eps,
+        "use_relative_position_embeddings": config.use_rel_pos,
+        "qkv_bias": config.qkv_bias,
+        "drop_path_rate": 0.0,
+    }

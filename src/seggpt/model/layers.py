@@ -101,7 +101,12 @@ class Attention(nn.Module):
         if query_rows is not None:
             q = q[:, :, (h - query_rows) * w :]
         if self.use_rel_pos:
-            q, k, v = fold_rel_pos(q, k, v, self.rel_pos_h, self.rel_pos_w, (h, w))
+            # GPU: fused kernels take q/k widths that are multiples of 8 and v at its own width; the CPU's
+            # fused kernel needs equal widths (and keeps the exact CPU numerics unpadded).
+            on_gpu = q.device.type == "cuda"
+            q, k, v = fold_rel_pos(
+                q, k, v, self.rel_pos_h, self.rel_pos_w, (h, w), multiple=8 if on_gpu else 1, pad_v=not on_gpu
+            )
             out = F.scaled_dot_product_attention(q, k, v, scale=1.0)[..., : C // self.num_heads]
         else:
             out = F.scaled_dot_product_attention(q, k, v)  # scale hd ** -0.5, as the official
@@ -110,22 +115,33 @@ class Attention(nn.Module):
 
 
 def fold_rel_pos(
-    q: Tensor, k: Tensor, v: Tensor, rel_pos_h: Tensor, rel_pos_w: Tensor, grid_size: tuple[int, int]
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    rel_pos_h: Tensor,
+    rel_pos_w: Tensor,
+    grid_size: tuple[int, int],
+    multiple: int = 1,
+    pad_v: bool = True,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Fold the scale and the decomposed relative-position bias into the dot product of SDPA.
 
     With q' = [q * hd**-0.5, q·Rh, q·Rw] and k' = [k, onehot(row), onehot(col)], q'·k' equals the official
     logits `scale * q·k + q·Rh[i, m] + q·Rw[j, n]` (the additive bias of `decomposed_rel_pos_bias`), so SDPA
-    with scale 1 computes the same attention without materialising the (N, N) bias. v is zero-padded to the
-    widened head dim (SDPA's fused CPU kernel needs equal widths); slice the output back to hd.
+    with scale 1 computes the same attention without materialising the (N, N) bias. Zero columns appended to
+    both q' and k' change no logit: they round the width up to `multiple` (the GPU's fused kernels need a
+    multiple of 8). With `pad_v`, v is zero-padded to the same width (SDPA's fused CPU kernel needs equal
+    widths); slice the output back to hd.
 
     Args:
         q: (B, nh, Nq, hd) queries, the last Nq tokens of the grid; k, v: (B, nh, h*w, hd).
         rel_pos_h: (2h-1, hd) table over rows; rel_pos_w: (2w-1, hd) over columns.
         grid_size: (h, w) of the keys' token grid.
+        multiple: round the q'/k' head dim up to a multiple of this.
+        pad_v: widen v to the q'/k' head dim; otherwise v is returned as given.
 
     Returns:
-        q', k', v' of head dim hd + h + w.
+        q', k' of head dim D = hd + h + w rounded up to `multiple`; v' of head dim D (pad_v) or hd.
     """
     h, w = grid_size
     B, nh, Nq, hd = q.shape
@@ -135,12 +151,12 @@ def fold_rel_pos(
     Rw = relative_position_table(w, rel_pos_w).to(q.dtype)  # (w, w, hd)
     rel_h = torch.einsum("bnhwc,hkc->bnhwk", r_q, Rh).reshape(B, nh, Nq, h)
     rel_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, Rw).reshape(B, nh, Nq, w)
-    q = torch.cat([q * hd**-0.5, rel_h, rel_w], dim=-1)
+    extra = -(hd + h + w) % multiple  # zero columns up to the multiple
+    q = F.pad(torch.cat([q * hd**-0.5, rel_h, rel_w], dim=-1), (0, extra))
     eye_h = torch.eye(h, dtype=k.dtype, device=k.device).repeat_interleave(w, dim=0)  # (h*w, h) row one-hot
     eye_w = torch.eye(w, dtype=k.dtype, device=k.device).repeat(h, 1)  # (h*w, w) column one-hot
-    k = torch.cat([k, eye_h.expand(B, nh, -1, -1), eye_w.expand(B, nh, -1, -1)], dim=-1)
-    v = F.pad(v, (0, h + w))
-    return q, k, v
+    k = F.pad(torch.cat([k, eye_h.expand(B, nh, -1, -1), eye_w.expand(B, nh, -1, -1)], dim=-1), (0, extra))
+    return q, k, F.pad(v, (0, h + w + extra)) if pad_v else v
 
 
 class Mlp(nn.Module):

@@ -138,6 +138,7 @@ class SegGPT(nn.Module):
         seg_type: SegType | Tensor = "instance",
         ensemble_groups: Tensor | None = None,
         query_only: bool = False,
+        decode_index: Tensor | None = None,
     ) -> Tensor:
         """Predict the target canvas: the model's low-level call.
 
@@ -155,9 +156,13 @@ class SegGPT(nn.Module):
                 `torch.zeros(B)` is the official single-query ensemble.
             query_only: compute only the query half of the output (faster; equal to the bottom half of the
                 full output).
+            decode_index: (B',) int64 canvases to decode (default all): the same outputs as decoding all and
+                selecting these, for a fraction of the decoder's cost. The official feature ensemble reads
+                the first canvas of each group (the others differ only in the query's top row).
 
         Returns:
-            (B, 3, H, W) predicted target canvas in normalized space, or (B, 3, H/2, W) with `query_only`.
+            (B, 3, H, W) predicted target canvas in normalized space, or (B, 3, H/2, W) with `query_only`;
+            B' instead of B with `decode_index`.
         """
         B = image_canvas.shape[0]
         expected = (B, 3, *self.config.image_size)
@@ -171,7 +176,10 @@ class SegGPT(nn.Module):
         if isinstance(seg_type, str):
             seg_type = torch.full((B,), seg_type_code(seg_type), dtype=torch.long, device=image_canvas.device)
         tokens = self.embed(image_canvas, target_canvas, bool_masked_pos, seg_type)
-        out = self.decode(self.encode(tokens, ensemble_groups, query_only))
+        features = self.encode(tokens, ensemble_groups, query_only)
+        if decode_index is not None:
+            features = [f[decode_index] for f in features]
+        out = self.decode(features)
         if query_only:
             return out[:, :, self.patch_size :]  # drop the halo row of patches
         return out

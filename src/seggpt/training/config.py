@@ -107,7 +107,7 @@ class RunSection:
     accumulation: int = 1
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 where the hardware runs it natively
     strategy: Literal["ddp", "fsdp"] = "ddp"
     num_workers: int = 0
     output_dir: str = "runs/train"

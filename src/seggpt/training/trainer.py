@@ -17,6 +17,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from seggpt.inference.precision import AUTOCAST_DTYPES, resolve_dtype
 from seggpt.model import PRESETS, SegGPT, SegGPTConfig, build_seggpt, get_preset, load_model, save_model
 from seggpt.training import distributed as D
 from seggpt.training.config import TrainConfig
@@ -109,11 +110,11 @@ class Trainer:
         self.eval_pairs = (
             evaluation_pairs(data, self.base_model.config.image_size, self.patch_size) if (run.eval_every > 0) else []
         )
-        self.autocast_dtype = torch.bfloat16 if run.precision == "bf16" else None
+        self.autocast_dtype = AUTOCAST_DTYPES.get(resolve_dtype(run.precision, self.env.device))
         self.step = 0
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """bf16 autocast on this device when run.precision is bf16."""
+        """bf16 autocast on this device when run.precision resolves to bf16 (see `seggpt.inference.precision`)."""
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(self.env.device.type, dtype=self.autocast_dtype)

@@ -23,6 +23,7 @@ from seggpt.data.sources import SemanticFolder
 from seggpt.inference.canvas import normalize
 from seggpt.inference.incontext import paint_queries
 from seggpt.inference.palette import palette
+from seggpt.inference.precision import AUTOCAST_DTYPES, resolve_dtype
 from seggpt.inference.tuned_prompt import TunedPrompt, model_fingerprint
 from seggpt.model import SegGPT
 from seggpt.training.optim import warmup_cosine
@@ -41,7 +42,8 @@ class TuneConfig:
         warmup_steps: linear warmup steps.
         crop_scale: area range of the random resized crop of query images.
         flip_prob: horizontal flip probability of query images.
-        precision: "bf16" runs the frozen model under bf16 autocast.
+        precision: "auto" (bf16 where the hardware runs it natively, else fp32), "fp32" or "bf16" (the frozen
+            model under bf16 autocast); see `seggpt.inference.precision`.
         seed: seeds the data order and the prompt's initial example.
         save_every: steps between resumable state files (0 = only at the end).
     """
@@ -53,7 +55,7 @@ class TuneConfig:
     warmup_steps: int = 20
     crop_scale: tuple[float, float] = (0.5, 1.0)
     flip_prob: float = 0.5
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     seed: int = 0
     save_every: int = 50
 
@@ -149,6 +151,9 @@ def tune_prompt(
         The TunedPrompt (prompt tensors (3, h, W), classes, colours, the model's fingerprint).
     """
     device = next(model.parameters()).device
+    precision = resolve_dtype(config.precision, device)
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"tuning runs in fp32 or bf16 (it needs gradients through the model), got {precision}")
     model.eval().requires_grad_(False)
     half = model.config.query_size
     K = len(data.class_ids)
@@ -186,7 +191,7 @@ def tune_prompt(
             queries,
             targets,
             seg_type="semantic",
-            autocast_dtype=torch.bfloat16 if config.precision == "bf16" else None,
+            autocast_dtype=AUTOCAST_DTYPES.get(precision),
         )[:, 0]
         loss = model.loss(pred, targets, mask, valid)
         optimizer.zero_grad(set_to_none=True)

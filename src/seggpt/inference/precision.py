@@ -1,0 +1,139 @@
+"""One precision knob for every entry point: `auto`, `fp32`, `bf16`, `fp16` or `int8`.
+
+`auto` (the default everywhere) picks bf16 only where the hardware runs it natively (a CUDA GPU with bf16,
+a CPU with AVX-512 BF16 or AMX) and fp32 elsewhere: on a CPU without bf16 instructions (AVX2 only) bf16
+matrix products are emulated and several times slower than fp32. bf16 and fp16 run the model under
+autocast (weights stay as loaded); fp16 needs a GPU; int8 quantises the Linear layers dynamically
+(`torch.ao` dynamic quantisation: int8 weights, activations quantised per batch) and runs on CPU only.
+
+`fidelity()` is the GPU counterpart of the CPU's exact fp32: no TF32 and the math attention kernel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal, get_args
+
+import torch
+from torch import nn
+
+Precision = Literal["auto", "fp32", "bf16", "fp16", "int8"]
+Resolved = Literal["fp32", "bf16", "fp16", "int8"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+_ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float": "fp32"}
+_TORCH_DTYPES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of native bf16 matrix instructions
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU feature flags of /proc/cpuinfo (empty where there is none, e.g. macOS)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU runs bf16 matrix products natively (AVX-512 BF16 or AMX)."""
+    return any(flag in cpu_flags() for flag in CPU_BF16_FLAGS)
+
+
+def as_precision(requested: str | torch.dtype) -> Precision:
+    """Normalise a precision name or torch dtype ("float32", torch.bfloat16, "fp16", ...) to a `Precision`.
+
+    Raises:
+        ValueError: an unknown name or dtype (the message lists the known ones).
+    """
+    name = _TORCH_DTYPES.get(requested) if isinstance(requested, torch.dtype) else requested
+    name = _ALIASES.get(name, name) if isinstance(name, str) else name
+    if name not in PRECISIONS:
+        raise ValueError(f"dtype must be one of {', '.join(PRECISIONS)}; got {requested!r}")
+    return name  # type: ignore[return-value]
+
+
+def resolve_dtype(requested: str | torch.dtype, device: torch.device | str) -> Resolved:
+    """The precision to run on `device`: `auto` becomes bf16 where it is native, else fp32.
+
+    Args:
+        requested: a `Precision` name, an alias ("float32", "bfloat16", "float16") or a torch dtype.
+        device: where the model runs.
+
+    Returns:
+        "fp32", "bf16", "fp16" or "int8".
+
+    Raises:
+        ValueError: an unknown name, fp16 off a GPU, or int8 off the CPU.
+    """
+    precision = as_precision(requested)
+    device = torch.device(device)
+    if precision == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError(f"dtype fp16 runs on a CUDA GPU only, not on {device.type}; use fp32, bf16 or int8")
+    if precision == "int8" and device.type != "cpu":
+        raise ValueError(f"dtype int8 (dynamic quantisation) runs on the CPU only, not on {device.type}")
+    return precision
+
+
+def autocast(precision: Resolved, device: torch.device | str) -> contextlib.AbstractContextManager:
+    """The autocast context of bf16/fp16 on `device`; a no-op for fp32 and int8."""
+    dtype = AUTOCAST_DTYPES.get(precision)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=dtype)
+
+
+def quantize_int8(model: nn.Module) -> nn.Module:
+    """A copy of `model` (on CPU, fp32) with every nn.Linear dynamically quantised to int8; `model` is unchanged."""
+    model = copy.deepcopy(model).float().eval()
+    with warnings.catch_warnings():  # torch.ao.quantization is deprecated for torchao, which we do not depend on
+        warnings.simplefilter("ignore")
+        from torch.ao.quantization import quantize_dynamic
+
+        return quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+
+
+def prepare_model(model: nn.Module, precision: Resolved, device: torch.device, compile: bool = False) -> nn.Module:
+    """The module to run: `model` in eval mode on `device`, int8-quantised for int8, compiled with `compile`.
+
+    The returned module may be a copy (int8) or a compiled wrapper; keep `model` for its config and weights.
+    """
+    model = model.to(device).eval()
+    runner = quantize_int8(model) if precision == "int8" else model
+    if compile:
+        runner = torch.compile(runner)  # type: ignore[assignment]
+    return runner
+
+
+@contextlib.contextmanager
+def fidelity() -> Iterator[None]:
+    """Reproduce CPU fp32 on a GPU: TF32 off (matmul and cuDNN) and the math attention kernel, restored after."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        with sdpa_kernel(SDPBackend.MATH):
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+DTYPE_HELP = (
+    "precision: auto (default: bf16 where the hardware runs it natively, a GPU or a CPU with AVX-512 BF16/AMX, "
+    "else fp32), fp32, bf16, fp16 (GPU only) or int8 (CPU only: dynamically quantised linear layers)"
+)
+COMPILE_HELP = "run the model through torch.compile (a slow first call; for long runs)"

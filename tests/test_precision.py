@@ -1,0 +1,78 @@
+"""The precision knob: what `auto` picks, what each device refuses, and int8 close to fp32."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from seggpt import Segmenter, VideoSegmenter, load_model
+from seggpt.inference import precision
+from seggpt.inference.precision import as_precision, prepare_model, resolve_dtype
+from seggpt.model import SegGPT
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "shapes"
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"), [({"avx2", "fma"}, "fp32"), ({"avx2", "avx512_bf16"}, "bf16"), ({"amx_bf16"}, "bf16")]
+)
+def test_auto_is_bf16_only_on_cpus_with_native_bf16(
+    monkeypatch: pytest.MonkeyPatch, flags: set[str], expected: str
+) -> None:
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset(flags))
+    assert resolve_dtype("auto", "cpu") == expected
+    assert resolve_dtype("fp32", "cpu") == "fp32" and resolve_dtype("bf16", "cpu") == "bf16"
+
+
+def test_names_aliases_and_refusals() -> None:
+    assert as_precision(torch.bfloat16) == "bf16" and as_precision("float32") == "fp32" and as_precision("int8")
+    assert resolve_dtype(torch.float32, "cpu") == "fp32" and resolve_dtype("int8", "cpu") == "int8"
+    with pytest.raises(ValueError, match="dtype must be one of auto, fp32, bf16, fp16, int8; got 'fp64'"):
+        as_precision("fp64")
+    with pytest.raises(ValueError, match="fp16 runs on a CUDA GPU only"):
+        resolve_dtype("fp16", "cpu")
+    with pytest.raises(ValueError, match=r"int8 .* runs on the CPU only"):
+        resolve_dtype("int8", "cuda")
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        Segmenter(nn.Linear(1, 1), dtype="half-ish")  # type: ignore[arg-type]
+
+
+def test_int8_quantises_a_copy_of_the_linear_layers(tiny_model: Callable[..., SegGPT]) -> None:
+    model = tiny_model()
+    runner = prepare_model(model, "int8", torch.device("cpu"))
+    assert runner is not model and all(type(m) is not nn.Linear for m in runner.modules())
+    assert all(type(m) is nn.Linear for m in (model.blocks[0].attn.qkv, model.decoder_embed))  # unchanged
+    assert prepare_model(model, "fp32", torch.device("cpu")) is model
+
+
+def test_int8_labels_agree_with_fp32_on_the_example_scenes() -> None:
+    """The embedded default model on examples/shapes: int8 decodes (almost) the labels fp32 decodes."""
+    model = load_model("seggpt-default")
+    prompts = [str(EXAMPLES / f"prompt_{i}.png") for i in range(2)]
+    masks = [str(EXAMPLES / f"prompt_{i}_mask.png") for i in range(2)]
+    queries = sorted(str(p) for p in (EXAMPLES / "queries").glob("*.png"))
+    labels = {}
+    for dtype in ("fp32", "int8"):
+        segmenter = Segmenter(model, seg_type="semantic", dtype=dtype)
+        assert segmenter.dtype == dtype
+        segmenter.set_prompts(prompts, masks)
+        labels[dtype] = np.stack([p.labels for p in segmenter.segment(queries)])
+    agreement = float((labels["fp32"] == labels["int8"]).mean())
+    assert agreement >= 0.98, agreement  # 99.5 % measured (benchmarks/int8_agreement.py)
+    assert len(np.unique(labels["int8"])) > 1
+
+
+def test_video_segmenter_runs_int8_and_keeps_the_model_fp32(tiny_model: Callable[..., SegGPT]) -> None:
+    model = tiny_model()
+    segmenter = VideoSegmenter(model, memory=2, dtype="int8")
+    frame = np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    mask = np.zeros((20, 30), dtype=np.int64)
+    mask[5:10, 5:15] = 1
+    state = segmenter.init_state(frame, mask)
+    assert segmenter.step(state, frame).shape == (20, 30)
+    assert next(model.parameters()).dtype == torch.float32 and type(model.decoder_embed) is nn.Linear
