@@ -21,9 +21,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "shapes"
 @pytest.mark.parametrize(
     ("flags", "expected"), [({"avx2", "fma"}, "fp32"), ({"avx2", "avx512_bf16"}, "fp32"), ({"amx_bf16"}, "bf16")]
 )
-def test_auto_is_bf16_only_on_cpus_with_amx(
-    monkeypatch: pytest.MonkeyPatch, flags: set[str], expected: str
-) -> None:
+def test_auto_is_bf16_only_on_cpus_with_amx(monkeypatch: pytest.MonkeyPatch, flags: set[str], expected: str) -> None:
     monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset(flags))
     assert resolve_dtype("auto", "cpu") == expected
     assert resolve_dtype("fp32", "cpu") == "fp32" and resolve_dtype("bf16", "cpu") == "bf16"
