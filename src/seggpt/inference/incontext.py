@@ -65,7 +65,7 @@ def paint_queries(
         target_canvas = torch.cat([prompt_targets, query_targets.repeat_interleave(P, dim=0)], dim=2)
     device = query_images.device
     groups = torch.arange(Q, device=device).repeat_interleave(P) if ensemble else None
-    decode = torch.arange(Q, device=device) * P if first_canvas_only else None
+    extra = {"decode_index": torch.arange(Q, device=device) * P} if first_canvas_only else {}  # else: plain call
     if isinstance(seg_type, Tensor):
         seg_type = seg_type.to(device).repeat_interleave(P)
     param = next(model.parameters(), None)
@@ -81,6 +81,6 @@ def paint_queries(
             seg_type=seg_type,
             ensemble_groups=groups,
             query_only=True,
-            decode_index=decode,
+            **extra,
         )
     return out.float().view(Q, -1, *out.shape[1:])
