@@ -101,8 +101,11 @@ def test_mismatched_encoders_are_refused_with_the_reason(
 def test_a_seggpt_checkpoint_is_not_a_plain_vit(tmp_path: Path) -> None:
     tensors = plain_vit(tmp_path / "vit.safetensors")
     save_file({**tensors, "decoder_embed.weight": torch.zeros(4, 4)}, str(tmp_path / "other.safetensors"))
+    model = build_seggpt(get_preset("seggpt-test"))
+    before = weights(model)
     with pytest.raises(ValueError, match="keys outside the timm ViT layout"):
-        load_pretrained_encoder(build_seggpt(get_preset("seggpt-test")), tmp_path / "other.safetensors")
+        load_pretrained_encoder(model, tmp_path / "other.safetensors")
+    assert all(torch.equal(before[k], v) for k, v in weights(model).items())  # refused before any copy
 
 
 def test_training_config_initialises_the_encoder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch import Tensor
 
 from seggpt.model.checkpoint import read_tensors, resize_pos_embed
 from seggpt.model.seggpt import SegGPT
@@ -86,46 +85,41 @@ def load_pretrained_encoder(
     missing = [b for b in chosen if b not in available]
     if missing:
         problems.append(f"blocks {missing} are not in the file (it has blocks {available})")
-    if problems:
+    if problems:  # the file does not fit: the key-by-key checks below would only repeat it
         raise ValueError(f"cannot initialise the encoder from {path}: " + "; ".join(problems))
-
+    # model key -> file key; everything is checked before the first copy, so a refused file changes nothing
+    sources = {k: k for k in ("patch_embed.proj.weight", "patch_embed.proj.bias", "norm.weight", "norm.bias")}
+    sources.update(
+        {
+            f"blocks.{ours}.{part}": f"blocks.{theirs}.{part}"
+            for ours, theirs in enumerate(chosen)
+            for part in BLOCK_PARTS
+        }
+    )
+    sources = {ours: theirs for ours, theirs in sources.items() if theirs in state}
+    unused = sorted(set(state) - set(sources.values()) - {"pos_embed"})
+    strange = [k for k in unused if not k.startswith(IGNORED) and not k.startswith("blocks.")]
+    if strange:
+        problems.append(
+            f"keys outside the timm ViT layout {strange[:5]}; expected patch_embed, pos_embed, blocks.N.*, norm "
+            "(cls_token and head are ignored)"
+        )
     target = model.state_dict()
-    updates: dict[str, Tensor] = {"patch_embed.proj.weight": state["patch_embed.proj.weight"]}
-    used = {"patch_embed.proj.weight"}
-    for key in ("patch_embed.proj.bias", "norm.weight", "norm.bias"):
-        if key in state:
-            updates[key] = state[key]
-            used.add(key)
+    updates = {ours: state[theirs] for ours, theirs in sources.items()}
     if "pos_embed" in state:
         table, shape = state["pos_embed"], tuple(model.pos_embed.shape)
         if table.ndim != 3 or table.shape[-1] != shape[-1]:
-            raise ValueError(
-                f"cannot initialise the encoder from {path}: position table {tuple(table.shape)} vs the model's {shape}"
-            )
-        # the model keeps a pretrain-grid table and resizes it to the canvas grid at run time (resize_abs_pos)
-        updates["pos_embed"] = table if tuple(table.shape) == shape else resize_pos_embed(table.float(), shape)
-        used.add("pos_embed")
-    for ours, theirs in enumerate(chosen):
-        for part in BLOCK_PARTS:
-            key = f"blocks.{theirs}.{part}"
-            if key in state:
-                updates[f"blocks.{ours}.{part}"] = state[key]
-                used.add(key)
-    wrong = [
-        f"{k}: file {tuple(v.shape)} vs model {tuple(target[k].shape)}"
+            problems.append(f"position table {tuple(table.shape)} vs the model's {shape}")
+        else:  # the model keeps a pretrain-grid table and resizes it to the canvas grid at run time
+            updates["pos_embed"] = table if tuple(table.shape) == shape else resize_pos_embed(table.float(), shape)
+    problems += [
+        f"wrong shape of {k}: file {tuple(v.shape)} vs model {tuple(target[k].shape)}"
         for k, v in updates.items()
         if tuple(v.shape) != tuple(target[k].shape)
     ]
-    if wrong:
-        raise ValueError(f"cannot initialise the encoder from {path}: wrong shapes: {', '.join(wrong[:5])}")
+    if problems:
+        raise ValueError(f"cannot initialise the encoder from {path}: " + "; ".join(problems))
     with torch.no_grad():
         for key, value in updates.items():
             target[key].copy_(value.to(target[key].dtype))
-    unused = sorted(k for k in state if k not in used)
-    strange = [k for k in unused if not k.startswith(IGNORED) and not k.startswith("blocks.")]
-    if strange:
-        raise ValueError(
-            f"cannot initialise the encoder from {path}: keys outside the timm ViT layout {strange[:5]}; "
-            "expected patch_embed, pos_embed, blocks.N.*, norm (cls_token and head are ignored)"
-        )
     return EncoderInit(sorted(updates), chosen, unused)
