@@ -1,9 +1,11 @@
 """Render the README's picture of the quick-start result: the prompts, then each query with the model's answer.
 
-    python scripts/readme_figure.py --examples examples/shapes --output docs/quickstart.png
+    python scripts/readme_figure.py --examples examples/nuclei --output docs/quickstart.png
 
 Row 1: each prompt image with its mask overlaid. Row 2: each query with the answer of `--model` overlaid
-(the same call as the README's main command). Row 3: the queries' ground truth, when `truth/` exists.
+(the same call as the README's main command). Row 3: the queries' ground truth, when `truth/` exists; then
+it prints the mean IoU of the prompts' classes against it, and that of pasting the first prompt's mask.
+White-on-black masks (only 0 and 255) are one class, as `seggpt segment` reads them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from PIL import Image
 
 import seggpt
 from seggpt.atomic import atomic_write
+from seggpt.data.io import is_single_object, load_label_map
+from seggpt.inference.resize import resize_labels
 
 # Saturated colours read better over the scenes than the prompt palette's pale ones.
 SHOW_COLOURS = np.array(
@@ -43,10 +47,11 @@ def mean_iou(answers: list[np.ndarray], truths: list[np.ndarray]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--examples", type=Path, default=Path("examples/shapes"))
+    parser.add_argument("--examples", type=Path, default=Path("examples/nuclei"))
     parser.add_argument("--model", default="seggpt-default")
-    parser.add_argument("--type", choices=("semantic", "instance"), default="semantic")
+    parser.add_argument("--type", choices=("semantic", "instance"), default="instance")
     parser.add_argument("--output", type=Path, required=True, help="PNG to write")
+    parser.add_argument("--tile", type=int, default=192, help="side of each picture in the figure (pixels)")
     args = parser.parse_args()
     prompts = sorted(args.examples.glob("prompt_*_mask.png"))
     images = [p.with_name(p.name.replace("_mask", "")) for p in prompts]
@@ -62,7 +67,8 @@ def main() -> None:
         return np.asarray(Image.open(path).convert("RGB"))
 
     def read_labels(path: Path) -> np.ndarray:
-        return np.asarray(Image.open(path)).astype(np.int64)
+        labels = load_label_map(path)
+        return (labels > 0).astype(np.int64) if is_single_object(labels) else labels
 
     def index(labels: np.ndarray) -> np.ndarray:
         """Class ids -> 1..K in `ids` order (the colour rows); ids that no prompt shows -> 0."""
@@ -74,13 +80,16 @@ def main() -> None:
     if all(t.is_file() for t in truths):
         rows.append([overlay(read(q), index(read_labels(t)), SHOW_COLOURS) for q, t in zip(queries, truths)])
         score = mean_iou([index(p.labels) for p in predictions], [index(read_labels(t)) for t in truths])
-        print(f"mean IoU of the prompts' classes against truth/: {score:.3f}")
+        truth_maps = [index(read_labels(t)) for t in truths]
+        pasted = [resize_labels(index(read_labels(prompts[0])), t.shape) for t in truth_maps]
+        paste = mean_iou(pasted, truth_maps)
+        print(f"mean IoU of the prompts' classes against truth/: {score:.3f} (pasting prompt 0's mask: {paste:.3f})")
     width = max(len(r) for r in rows)
-    h, w = rows[1][0].shape[:2]
+    h, w = args.tile, round(args.tile * rows[1][0].shape[1] / rows[1][0].shape[0])
     canvas = np.full((len(rows) * (h + 4), width * (w + 4), 3), 255, np.uint8)
     for r, row in enumerate(rows):
         for c, tile in enumerate(row):
-            tile = np.asarray(Image.fromarray(tile).resize((w, h)))
+            tile = np.asarray(Image.fromarray(tile).resize((w, h), Image.Resampling.NEAREST))
             canvas[r * (h + 4) : r * (h + 4) + h, c * (w + 4) : c * (w + 4) + w] = tile
     atomic_write(args.output, lambda tmp: Image.fromarray(canvas).save(tmp, optimize=True))
     print(f"wrote {args.output}")
