@@ -6,7 +6,7 @@ sharded run sees exactly the examples a straight single-process run would.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +24,39 @@ from seggpt.training.config import DataSection
 from seggpt.training.pairs import EVAL_OPTIONS, Example, PairLayout, PairOptions, build_example
 from seggpt.training.synthetic import SyntheticScenes, synthetic_sources
 
-FAMILIES = ("camvid", "ade20k", "voc", "cityscapes", "coco", "davis", "ytvos", "synthetic")
+
+@dataclass(frozen=True)
+class SourceFamily:
+    """A family of training sources (its name is the key of `data.weights`) and how the data section builds it.
+
+    ``build`` returns the family's sources, or [] when the config does not name its data.
+    """
+
+    name: str
+    build: Callable[[DataSection], list[PairSource]]
+
+
+def _synthetic(data: DataSection) -> list[PairSource]:
+    size = (data.synthetic_size, data.synthetic_size)
+    return list(synthetic_sources(data.synthetic_scenes, size, seed=0)) if data.synthetic else []
+
+
+# Adding a training dataset: its reader in seggpt/data/, a root field in DataSection, and one line here. The
+# order is the order of the sources, which decides every sampled pair: append, never reorder.
+SOURCE_FAMILIES = (
+    SourceFamily("camvid", lambda d: [camvid(d.camvid_root, "train")] if d.camvid_root else []),
+    SourceFamily("ade20k", lambda d: [ade20k(d.ade20k_root, "training")] if d.ade20k_root else []),
+    SourceFamily(
+        "voc", lambda d: [pascal_voc(d.voc_root, "train"), voc_instances(d.voc_root, "train")] if d.voc_root else []
+    ),
+    SourceFamily("cityscapes", lambda d: [cityscapes(d.cityscapes_root, "train")] if d.cityscapes_root else []),
+    SourceFamily(
+        "coco", lambda d: [coco_instances(d.coco_json, d.coco_images)] if d.coco_json and d.coco_images else []
+    ),
+    SourceFamily("davis", lambda d: [davis(d.davis_root, d.davis_resolution, d.davis_split)] if d.davis_root else []),
+    SourceFamily("ytvos", lambda d: [youtube_vos(d.ytvos_root, "train")] if d.ytvos_root else []),
+    SourceFamily("synthetic", _synthetic),
+)
 
 
 @dataclass
@@ -37,30 +69,16 @@ class WeightedSource:
 
 
 def build_sources(data: DataSection) -> list[WeightedSource]:
-    """The training sources the config names; family weights (default 1) are split evenly inside a family."""
-    families: list[tuple[str, list[PairSource]]] = []
-    if data.camvid_root:
-        families.append(("camvid", [camvid(data.camvid_root, "train")]))
-    if data.ade20k_root:
-        families.append(("ade20k", [ade20k(data.ade20k_root, "training")]))
-    if data.voc_root:
-        families.append(("voc", [pascal_voc(data.voc_root, "train"), voc_instances(data.voc_root, "train")]))
-    if data.cityscapes_root:
-        families.append(("cityscapes", [cityscapes(data.cityscapes_root, "train")]))
-    if data.coco_json and data.coco_images:
-        families.append(("coco", [coco_instances(data.coco_json, data.coco_images)]))
-    if data.davis_root:
-        families.append(("davis", [davis(data.davis_root, data.davis_resolution, data.davis_split)]))
-    if data.ytvos_root:
-        families.append(("ytvos", [youtube_vos(data.ytvos_root, "train")]))
-    if data.synthetic:
-        size = (data.synthetic_size, data.synthetic_size)
-        families.append(("synthetic", list(synthetic_sources(data.synthetic_scenes, size, seed=0))))
+    """The training sources the config names, in `SOURCE_FAMILIES` order; a family's weight (default 1) is split
+    evenly among its sources."""
+    families = [(family.name, family.build(data)) for family in SOURCE_FAMILIES]
+    families = [(name, group) for name, group in families if group]
     if not families:
         raise ValueError("no training data: set a data root (e.g. data.camvid_root=PATH) or data.synthetic=true")
-    unknown = set(data.weights) - set(FAMILIES)  # weights of known but unused families are fine
+    known = [family.name for family in SOURCE_FAMILIES]
+    unknown = set(data.weights) - set(known)  # weights of known but unused families are fine
     if unknown:
-        raise ValueError(f"data.weights names unknown source families {sorted(unknown)}; known: {list(FAMILIES)}")
+        raise ValueError(f"data.weights names unknown source families {sorted(unknown)}; known: {known}")
     return [
         WeightedSource(src, name, data.weights.get(name, 1.0) / len(group)) for name, group in families for src in group
     ]
