@@ -11,16 +11,25 @@ Layouts, one file each: `camvid`, `ade20k`, `voc` (classes, objects, PASCAL-5i),
 `fewshot` the few-shot dataset and its episodes. Imports nothing from the rest of seggpt.
 
 Adding a dataset: one file here with its reader; if prompts can be tuned on it (fixed classes), one line in
-`CLASS_LAYOUTS` below.
+`CLASS_LAYOUTS` below; if it is a few-shot benchmark, its `FewShotLayout` and one line in `FEWSHOT_LAYOUTS`.
 """
 
 from seggpt.data.ade20k import ADE20K
 from seggpt.data.camvid import CAMVID
+from seggpt.data.coco import COCO20I
+from seggpt.data.fewshot import FewShotLayout
+from seggpt.data.fss1000 import FSS1000
 from seggpt.data.sources import ClassLayout
-from seggpt.data.voc import VOC
+from seggpt.data.voc import PASCAL5I, VOC
 
 CLASS_LAYOUTS: dict[str, ClassLayout] = {  # the names `seggpt tune --dataset` accepts (besides "folder")
     "camvid": CAMVID,
     "ade20k": ADE20K,
     "voc": VOC,
+}
+
+FEWSHOT_LAYOUTS: dict[str, FewShotLayout] = {  # the names `seggpt eval fewshot --dataset` accepts
+    "fss1000": FSS1000,
+    "pascal5i": PASCAL5I,
+    "coco20i": COCO20I,
 }

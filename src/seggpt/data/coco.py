@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from seggpt.data.fewshot import FewShotDataset
+from seggpt.data.fewshot import FewShotDataset, FewShotFiles, FewShotLayout
 from seggpt.data.io import load_rgb
 from seggpt.data.sources import InstanceImages, Sample
 
@@ -66,6 +66,15 @@ def coco20i(annotation_file: str | Path, image_dir: str | Path, fold: int) -> Fe
             if category_ids[class_id - 1] in present:
                 dataset.items.append((image, class_id))
     return dataset
+
+
+def _coco20i_fold(files: FewShotFiles, fold: int) -> FewShotDataset:
+    if files.annotations is None or files.images is None:
+        raise ValueError("coco20i needs --coco-annotations JSON and --coco-images DIR")
+    return coco20i(files.annotations, files.images, fold)
+
+
+COCO20I = FewShotLayout(_coco20i_fold, folds=True, default_episodes=1000)
 
 
 def _coco_target(coco: Any, image_id: int, category_id: int) -> NDArray[np.bool_]:

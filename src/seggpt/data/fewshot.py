@@ -13,6 +13,45 @@ Target = tuple[NDArray[np.bool_], NDArray[np.bool_] | None]
 
 
 @dataclass(frozen=True)
+class FewShotFiles:
+    """Where a few-shot dataset lies on disk; each layout reads the fields it needs (the others stay None).
+
+    Attributes:
+        root: FSS-1000's folder of class folders, or the VOC2012 folder.
+        class_list: FSS-1000: a file of class names to test, one a line.
+        image_list: PASCAL-5i: a file of image ids (default ImageSets/Segmentation/val.txt).
+        annotations, images: COCO-20i: an instances json and its image folder.
+    """
+
+    root: Path | None = None
+    class_list: Path | None = None
+    image_list: Path | None = None
+    annotations: Path | None = None
+    images: Path | None = None
+
+    def need_root(self, layout: str) -> Path:
+        """``root``; a one-line error naming the option when it is not given."""
+        if self.root is None:
+            raise ValueError(f"{layout} needs --root DIR")
+        return self.root
+
+
+@dataclass(frozen=True)
+class FewShotLayout:
+    """How a few-shot layout is read (one line of `seggpt.data.FEWSHOT_LAYOUTS` each).
+
+    Attributes:
+        read: ``read(files, fold)`` -> the fold's `FewShotDataset` (a layout without folds ignores ``fold``).
+        folds: the layout has folds (PASCAL-5i, COCO-20i: 0..3); FSS-1000 has one test set.
+        default_episodes: episodes per fold when not given; None = one per item (the FSS-1000 protocol).
+    """
+
+    read: Callable[[FewShotFiles, int], FewShotDataset]
+    folds: bool
+    default_episodes: int | None
+
+
+@dataclass(frozen=True)
 class Episode:
     """One few-shot episode: a query and ``shots`` supports of the same class (indexes into ``dataset.items``)."""
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from seggpt.data.fewshot import FewShotDataset
+from seggpt.data.fewshot import FewShotDataset, FewShotLayout
 from seggpt.data.io import load_mask, natural_key
 from seggpt.data.sources import existing_dir
 
@@ -40,3 +40,8 @@ def fss1000(root: str | Path, class_list: str | Path | None = None) -> FewShotDa
     if not dataset.items:
         raise FileNotFoundError(f"no FSS-1000 class folders with <n>.jpg + <n>.png pairs under {root}")
     return dataset
+
+
+FSS1000 = FewShotLayout(
+    lambda files, fold: fss1000(files.need_root("fss1000"), files.class_list), folds=False, default_episodes=None
+)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from seggpt.data.fewshot import FewShotDataset
+from seggpt.data.fewshot import FewShotDataset, FewShotLayout
 from seggpt.data.io import load_label_map, load_mask, load_rgb
 from seggpt.data.sources import (
     ClassLayout,
@@ -83,3 +83,8 @@ def pascal5i(root: str | Path, fold: int, image_list: str | Path | None = None) 
             if class_id in present:
                 dataset.items.append((root / "JPEGImages" / f"{image_id}.jpg", class_id))
     return dataset
+
+
+PASCAL5I = FewShotLayout(
+    lambda files, fold: pascal5i(files.need_root("pascal5i"), fold, files.image_list), folds=True, default_episodes=1000
+)

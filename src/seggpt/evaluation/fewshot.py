@@ -1,4 +1,7 @@
-"""Few-shot segmentation episodes (FSS-1000, PASCAL-5i, COCO-20i) scored with HSNet's mIoU and FB-IoU."""
+"""Few-shot segmentation episodes (FSS-1000, PASCAL-5i, COCO-20i) scored with HSNet's mIoU and FB-IoU.
+
+`run_fewshot` is the protocol: every fold's episodes through a segmenter (or the paste baseline), resumable.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +10,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from tqdm import tqdm
 
-from seggpt.data.fewshot import Episode, FewShotDataset
+from seggpt.data import FEWSHOT_LAYOUTS
+from seggpt.data.fewshot import Episode, FewShotDataset, FewShotFiles, sample_episodes
 from seggpt.evaluation.cache import ResultCache
 from seggpt.evaluation.metrics import FewShotIoU, fg_bg_intersection_union
+from seggpt.evaluation.runs import ImageSegmenter, Outcome, RunOptions, image_segmenter, write_report
 
 if TYPE_CHECKING:
-    from seggpt.inference.segmenter import Segmenter
+    from seggpt.inference.segmenter import Ensemble
 
 
-def run_episode(segmenter: Segmenter, dataset: FewShotDataset, episode: Episode) -> tuple[np.ndarray, np.ndarray]:
+def run_episode(segmenter: ImageSegmenter, dataset: FewShotDataset, episode: Episode) -> tuple[np.ndarray, np.ndarray]:
     """Segment one episode's query from its supports; returns (2,) [background, foreground] intersection, union."""
     from seggpt.data.io import load_rgb
 
@@ -29,7 +35,7 @@ def run_episode(segmenter: Segmenter, dataset: FewShotDataset, episode: Episode)
 
 
 def evaluate_fewshot(
-    segmenter: Segmenter, dataset: FewShotDataset, episodes: Iterable[Episode], cache: ResultCache
+    segmenter: ImageSegmenter, dataset: FewShotDataset, episodes: Iterable[Episode], cache: ResultCache
 ) -> FewShotIoU:
     """Run every episode not yet in ``cache`` (keyed by episode index), then sum all of them per class.
 
@@ -110,3 +116,57 @@ class FewShotReport:
         """{"dataset", "shots", "ensemble", "folds": {fold name: FewShotFold.to_json()}}."""
         folds = {fold.name: fold.to_json() for fold in self.folds}
         return {"dataset": self.dataset, "shots": self.shots, "ensemble": self.ensemble, "folds": folds}
+
+
+@dataclass(frozen=True)
+class FewShotOptions:
+    """A few-shot run: the dataset (a `seggpt.data.FEWSHOT_LAYOUTS` name) and its files, folds, shots, episodes.
+
+    Attributes:
+        folds: the folds to run where the layout has folds (PASCAL-5i, COCO-20i); FSS-1000 ignores them.
+        ensemble: how the segmenter combines several supports (see `Segmenter`).
+        episodes: per fold; default the layout's (one per image for FSS-1000, else 1000).
+        seed: of the supports drawn for each query (`sample_episodes`).
+    """
+
+    dataset: str
+    files: FewShotFiles
+    folds: tuple[int, ...] = (0, 1, 2, 3)
+    shots: int = 1
+    ensemble: Ensemble = "feature"
+    episodes: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.dataset not in FEWSHOT_LAYOUTS:
+            raise ValueError(f"unknown few-shot dataset {self.dataset!r}; known: {', '.join(FEWSHOT_LAYOUTS)}")
+        if self.episodes is not None and self.episodes < 1:
+            raise ValueError(f"--episodes must be at least 1, got {self.episodes}")
+
+
+def run_fewshot(options: FewShotOptions, run: RunOptions) -> Outcome[FewShotReport] | None:
+    """Run each fold's episodes (resuming from ``run.output/<fold name>/``), write ``run.output/fewshot.json``.
+
+    Returns:
+        The report and the JSON path on the main process; None on the other torchrun ranks.
+    """
+    run.check()
+    layout = FEWSHOT_LAYOUTS[options.dataset]
+    segmenter = image_segmenter(run, ensemble=options.ensemble)
+    report = FewShotReport(options.dataset, options.shots, options.ensemble)
+    source, files = run.source, options.files
+    for fold in options.folds if layout.folds else (0,):
+        dataset = layout.read(files, fold)
+        num_episodes = options.episodes if options.episodes is not None else layout.default_episodes
+        episodes = sample_episodes(dataset, options.shots, num_episodes, options.seed)
+        settings = {"protocol": "fewshot", "dataset": dataset.name, "root": str(files.root),
+                    "coco_annotations": str(files.annotations), "model": source.model,
+                    "model_fingerprint": source.fingerprint, "baseline": source.baseline, "shots": options.shots,
+                    "ensemble": options.ensemble, "episodes": len(episodes), "seed": options.seed}  # fmt: skip
+        cache = ResultCache(run.output / dataset.name, settings, resume=run.resume, shard=run.shard)
+        meter = evaluate_fewshot(segmenter, dataset, tqdm(run.shard.take(episodes), desc=dataset.name), cache)
+        title = f"{dataset.name}, {options.shots}-shot"
+        report.folds.append(FewShotFold(dataset.name, title, meter, dataset.class_names, len(episodes)))
+    if not run.shard.is_main:
+        return None
+    return Outcome(report, (write_report(report, run.output / "fewshot.json"),))

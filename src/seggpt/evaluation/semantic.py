@@ -2,7 +2,8 @@
 
 Class ids in the dataset are 0..C-1 with one ignore value. SegGPT reserves 0 for background, so prompts
 carry ``class + 1`` (ignore painted black) and a pixel the model leaves as background is counted as an
-extra "none" prediction: wrong for every class, never a class of its own in the mean.
+extra "none" prediction: wrong for every class, never a class of its own in the mean. `run_semantic` is the
+protocol: prompts from the training split (or a tuned prompt, or a folder of predictions), then every image.
 """
 
 from __future__ import annotations
@@ -14,13 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
+from tqdm import tqdm
 
+from seggpt.data.camvid import CAMVID_CLASSES
+from seggpt.data.folder import label_map_pairs
 from seggpt.data.io import load_label_map
-from seggpt.evaluation.cache import ResultCache
+from seggpt.evaluation.cache import ResultCache, model_fingerprint
 from seggpt.evaluation.metrics import confusion_matrix, iou_per_class
+from seggpt.evaluation.runs import ImageSegmenter, Outcome, RunOptions, image_segmenter, model_segmenter, write_report
 
 if TYPE_CHECKING:
-    from seggpt.inference.segmenter import Segmenter
+    from seggpt.inference.prediction import Upsample
+    from seggpt.inference.segmenter import Ensemble
 
 PROMPT_IGNORE = 255  # the ignore value of shifted prompt label maps
 
@@ -68,7 +74,7 @@ def from_prediction_labels(
 
 
 def set_class_prompts(
-    segmenter: Segmenter,
+    segmenter: ImageSegmenter,
     pairs: Sequence[tuple[Path, Path]],
     chosen: Sequence[int],
     ignore_index: int,
@@ -88,7 +94,7 @@ def evaluate_semantic(
     ignore_index: int,
     cache: ResultCache,
     *,
-    segmenter: Segmenter | None = None,
+    segmenter: ImageSegmenter | None = None,
     predictions: str | Path | None = None,
     dataset_ids: bool = False,
     background: int | None = None,
@@ -167,3 +173,101 @@ class SemanticReport:
         """{"mIoU", "settings", "class_iou": {name: IoU or None}} (fractions)."""
         class_iou = {n: (None if np.isnan(v) else float(v)) for n, v in zip(self.class_names, self.ious)}
         return {"mIoU": self.miou, "settings": self.settings, "class_iou": class_iou}
+
+
+@dataclass(frozen=True)
+class SemanticClasses:
+    """A label-map dataset's classes: the names of ids 0..C-1 and the label value left out."""
+
+    names: tuple[str, ...]
+    ignore_index: int = 255
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.names)
+
+
+SEMANTIC_PRESETS = {  # the names `seggpt eval semantic --preset` accepts
+    "camvid": SemanticClasses(CAMVID_CLASSES, ignore_index=len(CAMVID_CLASSES)),  # 11 = void
+}
+
+
+@dataclass(frozen=True)
+class SemanticOptions:
+    """A semantic run: the split to score (images and label maps), its classes, and where prompts come from.
+
+    Attributes:
+        train_images, train_labels: the split prompts are drawn from (`choose_prompts`), with a model or baseline.
+        num_prompts, seed: how many training images are prompts, and the seed of their choice.
+        ensemble, upsample: how the segmenter combines prompts and resizes its output (see `Segmenter`).
+        background_index: a class shown as black background in the prompts (see `to_prompt_labels`).
+        tuned_prompt: with a model, a prompt from `seggpt tune` instead of training images.
+    """
+
+    images: Path
+    labels: Path
+    classes: SemanticClasses
+    train_images: Path | None = None
+    train_labels: Path | None = None
+    num_prompts: int = 4
+    ensemble: Ensemble = "feature"
+    seed: int = 0
+    background_index: int | None = None
+    upsample: Upsample = "nearest"
+    tuned_prompt: Path | None = None
+
+
+def run_semantic(options: SemanticOptions, run: RunOptions) -> Outcome[SemanticReport] | None:
+    """Predict every image of the split (prompts set once) or read ``run.source.predictions``; write
+    ``run.output/semantic.json``.
+
+    Returns:
+        The report and the JSON path on the main process; None on the other torchrun ranks.
+    """
+    run.check("--predictions")
+    classes, source = options.classes, run.source
+    pairs = label_map_pairs(options.images, options.labels)
+    settings: dict[str, Any] = {"protocol": "semantic", "images": str(options.images.resolve()), "model": source.model,
+                                "model_fingerprint": source.fingerprint, "predictions": str(source.predictions),
+                                "num_classes": classes.num_classes, "ignore_index": classes.ignore_index,
+                                "num_prompts": options.num_prompts, "ensemble": options.ensemble, "seed": options.seed,
+                                "tuned_prompt": str(options.tuned_prompt), "baseline": source.baseline,
+                                "tuned_prompt_fingerprint": model_fingerprint(options.tuned_prompt),
+                                "upsample": options.upsample, "background_index": options.background_index}  # fmt: skip
+    segmenter = None
+    if source.predictions is None or options.tuned_prompt is not None:
+        segmenter, prompt_names = _prompted_segmenter(options, run)
+        if prompt_names is not None:
+            settings["prompts"] = prompt_names
+    cache = ResultCache(run.output, settings, resume=run.resume, shard=run.shard)
+    confusion = evaluate_semantic(
+        tqdm(run.shard.take(pairs), desc="semantic"), classes.num_classes, classes.ignore_index, cache,
+        segmenter=segmenter, predictions=source.predictions, dataset_ids=options.tuned_prompt is not None,
+        background=options.background_index,
+    )  # fmt: skip
+    if not run.shard.is_main:
+        return None
+    report = SemanticReport(class_ious(confusion, classes.num_classes), list(classes.names), settings)
+    return Outcome(report, (write_report(report, run.output / "semantic.json"),))
+
+
+def _prompted_segmenter(options: SemanticOptions, run: RunOptions) -> tuple[ImageSegmenter, list[str] | None]:
+    """The run's segmenter with its prompts set, and the names of the training images it was given (None with
+    the tuned prompt)."""
+    if options.tuned_prompt is not None:
+        if run.source.model is None:
+            raise ValueError("--tuned-prompt needs --model (the model it was tuned for)")
+        from seggpt.inference.tuned_prompt import load_tuned_prompt
+
+        tuned = model_segmenter(run, seg_type="semantic", upsample=options.upsample)
+        tuned.set_tuned_prompt(load_tuned_prompt(options.tuned_prompt))
+        return tuned, None
+    if not (options.train_images and options.train_labels):
+        raise ValueError("--model and --baseline need --train-images and --train-labels to draw prompts from")
+    train = label_map_pairs(options.train_images, options.train_labels)
+    classes = options.classes
+    chosen = choose_prompts([p[1] for p in train], options.num_prompts, classes.num_classes, classes.ignore_index,
+                            options.seed)  # fmt: skip
+    segmenter = image_segmenter(run, seg_type="semantic", ensemble=options.ensemble, upsample=options.upsample)
+    set_class_prompts(segmenter, train, chosen, classes.ignore_index, options.background_index)
+    return segmenter, [train[i][0].name for i in chosen]

@@ -2,7 +2,8 @@
 
 Scoring follows davis2017-evaluation: the objects are the ids 1..max of the first annotation; the first
 and last annotated frames are left out; per object, J and F are summarised over frames by mean, recall and
-decay; J&F-Mean = (mean over objects of J-Mean + mean over objects of F-Mean) / 2.
+decay; J&F-Mean = (mean over objects of J-Mean + mean over objects of F-Mean) / 2. `run_vos` is the protocol:
+predict every sequence (a model or the paste baseline) or take an existing results folder, then score it.
 """
 
 from __future__ import annotations
@@ -11,16 +12,17 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from seggpt.atomic import atomic_write
-from seggpt.data.davis import DavisSequence, read_davis_annotation, read_result_labels
+from seggpt.data.davis import DavisSequence, davis_sequences, read_davis_annotation, read_result_labels
+from seggpt.evaluation.cache import ResultCache
 from seggpt.evaluation.metrics import Statistics, boundary_f_measure, region_similarity, sequence_statistics
-
-if TYPE_CHECKING:
-    from seggpt.inference.video import VideoSegmenter
+from seggpt.evaluation.runs import Outcome, RunOptions, VideoPropagator, video_segmenter, write_report
+from seggpt.safety import check_not_inputs
 
 MEASURES = ("J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
 
@@ -91,7 +93,7 @@ def score_sequence(sequence: DavisSequence, results_dir: str | Path) -> list[Obj
     ]
 
 
-def predict_sequence(segmenter: VideoSegmenter, sequence: DavisSequence, output: str | Path) -> Path:
+def predict_sequence(segmenter: VideoPropagator, sequence: DavisSequence, output: str | Path) -> Path:
     """Segment a sequence from its first annotation, writing ``output/<sequence>/<frame>.png`` (indexed PNGs).
 
     The folder appears only once every frame is written (``ResultWriter``). Returns the sequence's folder.
@@ -173,3 +175,62 @@ class VosReport:
         """{"overall": the seven measures, "objects": one record per object, "settings"}."""
         objects = [s.to_dict() for s in self.scores]
         return {"overall": summarize(self.scores), "objects": objects, "settings": self.settings}
+
+
+@dataclass(frozen=True)
+class VosOptions:
+    """A DAVIS run: the dataset folder and which of its sequences, the mask encoding, the segmenter's memory.
+
+    Attributes:
+        sequences: names to run; default the ``imageset``'s, else every annotated sequence (`davis_sequences`).
+        imageset: an ImageSets list (``val``, ``2017/val``, ``val_dev_480p`` or a file).
+        year: 2016 or 2017 mask encoding; default guessed per sequence.
+        memory: predicted frames the video segmenter keeps as prompts.
+        submission_zip: also pack the results as a YouTube-VOS zip there.
+    """
+
+    davis_root: Path
+    resolution: str = "480p"
+    sequences: tuple[str, ...] | None = None
+    imageset: str | None = None
+    year: int | None = None
+    memory: int = 8
+    submission_zip: Path | None = None
+
+
+def run_vos(options: VosOptions, run: RunOptions) -> Outcome[VosReport] | None:
+    """Predict into ``run.output/<seq>/`` (a model or the baseline) or score ``run.source.predictions``; write
+    ``run.output/vos.json`` (and the submission zip).
+
+    Returns:
+        The report and the files written on the main process; None on the other torchrun ranks.
+    """
+    run.check("--results")
+    names = list(options.sequences) if options.sequences is not None else None
+    sequences = davis_sequences(options.davis_root, options.resolution, names, options.imageset, options.year)
+    predict = run.source.predictions is None
+    results_dir = run.output if run.source.predictions is None else run.source.predictions
+    settings = {"protocol": "vos", "davis_root": str(options.davis_root.resolve()), "resolution": options.resolution,
+                "results": str(results_dir.resolve()), "model": run.source.model, "memory": options.memory,
+                "model_fingerprint": run.source.fingerprint, "baseline": run.source.baseline}  # fmt: skip
+    if predict:
+        inputs = [p for s in sequences for p in (*s.frames, *s.annotations)]
+        check_not_inputs([], inputs, replaced_folders=[run.output / s.name for s in sequences])
+    cache = ResultCache(run.output, settings, resume=run.resume, shard=run.shard)
+    mine = run.shard.take(sequences)
+    if predict:
+        segmenter = video_segmenter(run, options.memory)
+        for sequence in tqdm(mine, desc="predict"):
+            if not (cache.resumed and has_results(sequence, run.output)):  # only this run's own results
+                predict_sequence(segmenter, sequence, run.output)
+    for sequence in tqdm(mine, desc="score"):
+        if sequence.name not in cache:
+            cache.add(sequence.name, {"objects": [s.to_dict() for s in score_sequence(sequence, results_dir)]})
+    cache.gather()
+    if not run.shard.is_main:
+        return None
+    report = VosReport([ObjectScore.from_dict(o) for s in sequences for o in cache.items[s.name]["objects"]], settings)
+    written = [write_report(report, run.output / "vos.json")]
+    if options.submission_zip is not None:
+        written.append(write_submission_zip(results_dir, options.submission_zip, [s.name for s in sequences]))
+    return Outcome(report, tuple(written))
