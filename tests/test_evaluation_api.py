@@ -13,17 +13,10 @@ from seggpt.cli.main import main
 from seggpt.data import FEWSHOT_LAYOUTS
 from seggpt.data.fewshot import FewShotFiles, FewShotLayout
 from seggpt.data.fss1000 import fss1000
-from seggpt.evaluation import (
-    FewShotOptions,
-    RunOptions,
-    SemanticClasses,
-    SemanticOptions,
-    Source,
-    VosOptions,
-    run_fewshot,
-    run_semantic,
-    run_vos,
-)
+from seggpt.evaluation.fewshot import FewShotOptions, run_fewshot
+from seggpt.evaluation.runs import RunOptions, Source
+from seggpt.evaluation.semantic import SemanticClasses, SemanticOptions, run_semantic
+from seggpt.evaluation.vos import VosOptions, run_vos
 from test_evaluation_runners import _make_fss, _make_semantic
 from test_evaluation_vos import _make_davis
 

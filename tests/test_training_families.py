@@ -11,39 +11,37 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from seggpt.training.config import DataSection
 from seggpt.training.dataset import SOURCE_FAMILIES, PairDataset, build_sources
-
-
-def _pair(image: Path, mask: Path, labels: np.ndarray) -> None:
-    for path in (image, mask):
-        path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.full((*labels.shape, 3), 90, dtype=np.uint8)).save(image)
-    Image.fromarray(labels.astype(np.uint8), mode="L").save(mask)
+from test_training_sources import write_pair
 
 
 def _layouts(root: Path) -> DataSection:
     """One tiny folder per layout the config can name, and the data section naming them all."""
     labels = np.array([[0, 1, 2, 3]] * 4)
     for name in ("a", "b"):
-        _pair(root / f"camvid/train/{name}.png", root / f"camvid/trainannot/{name}.png", labels)
-        _pair(root / f"ade/images/training/{name}.jpg", root / f"ade/annotations/training/{name}.png", labels)
-        _pair(root / f"voc/JPEGImages/{name}.jpg", root / f"voc/SegmentationClass/{name}.png", labels)
-        _pair(root / f"voc/JPEGImages/{name}.jpg", root / f"voc/SegmentationObject/{name}.png", labels)
+        write_pair(root / f"camvid/train/{name}.png", root / f"camvid/trainannot/{name}.png", labels)
+        write_pair(root / f"ade/images/training/{name}.jpg", root / f"ade/annotations/training/{name}.png", labels)
+        write_pair(root / f"voc/JPEGImages/{name}.jpg", root / f"voc/SegmentationClass/{name}.png", labels)
+        write_pair(root / f"voc/JPEGImages/{name}.jpg", root / f"voc/SegmentationObject/{name}.png", labels)
         for video in ("davis", "ytvos/train"):
             frames = "JPEGImages/480p" if video == "davis" else "JPEGImages"
             masks = "Annotations/480p" if video == "davis" else "Annotations"
-            _pair(root / f"{video}/{frames}/seq/{name}.jpg", root / f"{video}/{masks}/seq/{name}.png", labels)
+            write_pair(root / f"{video}/{frames}/seq/{name}.jpg", root / f"{video}/{masks}/seq/{name}.png", labels)
     city = "aachen/aachen_000000_000019"
-    _pair(root / f"city/leftImg8bit/train/{city}_leftImg8bit.png", root / f"city/gtFine/train/{city}_gtFine_labelTrainIds.png", labels)  # fmt: skip
+    city_image, city_labels = (
+        f"leftImg8bit/train/{city}_leftImg8bit.png",
+        f"gtFine/train/{city}_gtFine_labelTrainIds.png",
+    )
+    write_pair(root / "city" / city_image, root / "city" / city_labels, labels)
     (root / "voc/ImageSets/Segmentation").mkdir(parents=True)
     (root / "voc/ImageSets/Segmentation/train.txt").write_text("a\nb\n")
     (root / "davis/ImageSets").mkdir(parents=True)
     (root / "davis/ImageSets/train.txt").write_text("seq\n")
     polygon = [[0, 0, 3, 0, 3, 3, 0, 3]]
-    annotation = {"id": 1, "image_id": 1, "category_id": 1, "segmentation": polygon, "area": 9, "bbox": [0, 0, 3, 3], "iscrowd": 0}  # fmt: skip
+    annotation = {"id": 1, "image_id": 1, "category_id": 1, "segmentation": polygon, "area": 9,
+                  "bbox": [0, 0, 3, 3], "iscrowd": 0}  # fmt: skip
     coco = {"images": [{"id": 1, "file_name": "a.jpg", "height": 4, "width": 4}], "annotations": [annotation],
             "categories": [{"id": 1, "name": "thing"}]}  # fmt: skip
     (root / "coco.json").write_text(json.dumps(coco))
@@ -56,21 +54,11 @@ def _layouts(root: Path) -> DataSection:
 
 
 # (family, source name, weight, items) of every source, in order, as built before the family registry existed
-EXPECTED = [
-    ("camvid", "camvid-train", 1.0, 2),
-    ("ade20k", "ade20k-training", 1.0, 2),
-    ("voc", "voc-train", 1.0, 2),
-    ("voc", "voc-obj", 1.0, 2),
-    ("cityscapes", "cityscapes-train", 1.0, 1),
-    ("coco", "coco", 0.5, 1),
-    ("davis", "davis-480p", 1.0, 2),
-    ("ytvos", "ytvos-train", 1.0, 2),
-    ("synthetic", "synthetic-shape", 0.6, 8),
-    ("synthetic", "synthetic-colour", 0.6, 8),
-    ("synthetic", "synthetic-part", 0.6, 8),
-    ("synthetic", "synthetic-contour", 0.6, 8),
-    ("synthetic", "synthetic-instance", 0.6, 8),
-]
+EXPECTED = [("camvid", "camvid-train", 1.0, 2), ("ade20k", "ade20k-training", 1.0, 2), ("voc", "voc-train", 1.0, 2),
+            ("voc", "voc-obj", 1.0, 2), ("cityscapes", "cityscapes-train", 1.0, 1), ("coco", "coco", 0.5, 1),
+            ("davis", "davis-480p", 1.0, 2), ("ytvos", "ytvos-train", 1.0, 2), ("synthetic", "synthetic-shape", 0.6, 8),
+            ("synthetic", "synthetic-colour", 0.6, 8), ("synthetic", "synthetic-part", 0.6, 8),
+            ("synthetic", "synthetic-contour", 0.6, 8), ("synthetic", "synthetic-instance", 0.6, 8)]  # fmt: skip
 
 
 def test_sources_of_a_config_naming_every_family_keep_names_weights_and_order(tmp_path: Path) -> None:

@@ -7,23 +7,19 @@ process and returns an `Outcome` there (None on the other torchrun ranks).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeAlias, TypeVar
 
 from seggpt.evaluation.cache import model_fingerprint, write_json
 from seggpt.inference.shard import Shard
 from seggpt.safety import check_device, check_output_folder
 
 if TYPE_CHECKING:
+    from seggpt.evaluation.baselines import PasteFirstFrame, PastePrompt
     from seggpt.inference.precision import Precision
-    from seggpt.inference.prediction import Prediction
-    from seggpt.inference.prompts import MaskType
-    from seggpt.inference.segmenter import ImageInput, Segmenter
+    from seggpt.inference.segmenter import Segmenter
+    from seggpt.inference.video import VideoSegmenter
     from seggpt.model import SegGPT
 
 Baseline = Literal["paste"]  # the prompt's mask (or the first frame's) pasted as the answer
@@ -98,31 +94,10 @@ def write_report(report: Report, path: Path) -> Path:
     return path
 
 
-class ImageSegmenter(Protocol):
-    """What the image runners call: a `Segmenter`, or the `baselines.PastePrompt` stand-in."""
-
-    def set_prompts(
-        self,
-        prompt_images: Sequence[ImageInput],
-        prompt_masks: Sequence[NDArray[Any] | str | Path],
-        *,
-        ignore_value: int | None = None,
-        colours: Mapping[int, Sequence[int]] | None = None,
-        mask_type: MaskType = "auto",
-    ) -> None: ...
-
-    def segment(self, query_images: Sequence[ImageInput], *, batch_size: int | None = None) -> list[Prediction]: ...
-
-
-class VideoPropagator(Protocol):
-    """What the video runner calls: a `VideoSegmenter`, or the `baselines.PasteFirstFrame` stand-in."""
-
-    def propagate(
-        self,
-        frames: Iterable[NDArray[np.uint8]],
-        first_mask: NDArray[np.integer],
-        first_frame: NDArray[np.uint8] | None = None,
-    ) -> Iterator[tuple[int, NDArray[np.int64]]]: ...
+# What the image runners call (`set_prompts`, `segment`) and what the video runner calls (`propagate`): a
+# segmenter over a model, or the baseline that stands in for it with the same calls.
+ImageSegmenter: TypeAlias = "Segmenter | PastePrompt"
+VideoPropagator: TypeAlias = "VideoSegmenter | PasteFirstFrame"
 
 
 def load_run_model(run: RunOptions) -> SegGPT:
