@@ -18,6 +18,7 @@ from seggpt.data import FEWSHOT_LAYOUTS
 from seggpt.data.fewshot import FewShotFiles
 from seggpt.evaluation import (
     SEMANTIC_PRESETS,
+    Baseline,
     FewShotOptions,
     Outcome,
     RunOptions,
@@ -64,7 +65,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="checkpoint file or name (see `seggpt.load_model`)")
     parser.add_argument(
         "--baseline",
-        choices=("paste",),
+        choices=get_args(Baseline),
         help="instead of a model, a trivial baseline: paste (the prompt's mask, or the first frame's, as the answer)",
     )
     parser.add_argument("--output", required=True, type=Path, metavar="DIR", help="results folder (cache and JSON)")

@@ -15,7 +15,7 @@ from seggpt.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from seggpt.evaluation.fewshot import FewShotOptions, FewShotReport, run_fewshot
-    from seggpt.evaluation.runs import Outcome, RunOptions, Source
+    from seggpt.evaluation.runs import Baseline, Outcome, RunOptions, Source
     from seggpt.evaluation.semantic import (
         SEMANTIC_PRESETS,
         SemanticClasses,
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SEMANTIC_PRESETS",
+    "Baseline",
     "FewShotOptions",
     "FewShotReport",
     "Outcome",
@@ -43,7 +44,7 @@ __all__ = [
 ]
 _HOMES = {
     **dict.fromkeys(("FewShotOptions", "FewShotReport", "run_fewshot"), "seggpt.evaluation.fewshot"),
-    **dict.fromkeys(("Outcome", "RunOptions", "Source"), "seggpt.evaluation.runs"),
+    **dict.fromkeys(("Baseline", "Outcome", "RunOptions", "Source"), "seggpt.evaluation.runs"),
     **dict.fromkeys(
         ("SEMANTIC_PRESETS", "SemanticClasses", "SemanticOptions", "SemanticReport", "run_semantic"),
         "seggpt.evaluation.semantic",
