@@ -12,13 +12,15 @@ def lazy_attributes(package: str, homes: Mapping[str, str]) -> tuple[Callable[[s
 
     Args:
         package: the package's `__name__` (for the error message).
-        homes: public name -> the module that defines it.
+        homes: public name -> the module that defines it; a name whose home is `package.name` is that
+            submodule itself (e.g. `seggpt.evaluation.fewshot`).
     """
 
     def getattr_(name: str) -> Any:
         if name not in homes:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(homes[name]), name)
+        module = importlib.import_module(homes[name])
+        return module if homes[name] == f"{package}.{name}" else getattr(module, name)
 
     def dir_() -> list[str]:
         return sorted(homes)

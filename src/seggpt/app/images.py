@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from numpy.typing import NDArray
 
 from seggpt import Prediction, SegGPT, Segmenter
@@ -25,10 +24,8 @@ from seggpt.app.uploads import (
     read_image,
     read_mask,
 )
-from seggpt.inference.prompts import encode_prompt_masks
-from seggpt.inference.segmenter import Ensemble, Resize
-from seggpt.inference.writers import output_paths, write_outputs
-from seggpt.model.seggpt import SegType
+from seggpt.inference import Ensemble, Precision, Resize, encode_prompt_masks, output_paths, write_outputs
+from seggpt.model import SegType
 
 DOWNLOADS = ["label", "mask", "rle"]  # output formats offered for download: label PNG, binary masks, COCO RLE
 
@@ -150,7 +147,7 @@ def segment_images(
     options: ImageOptions,
     limits: Limits,
     out_dir: Path,
-    dtype: torch.dtype = torch.float32,
+    dtype: Precision | str = "auto",
 ) -> ImageResult:
     """Segment the query files like the prompts; write label PNGs, binary masks and COCO RLE JSON to `out_dir`.
 
@@ -161,7 +158,8 @@ def segment_images(
         options: type token, ensemble and resize mode.
         limits: the server's limits.
         out_dir: an empty folder for this request's files.
-        dtype: torch.float32 or torch.bfloat16 (autocast).
+        dtype: precision, as `Segmenter` takes it: "auto" (default: bf16 where the hardware runs it fast, else
+            fp32), "fp32", "bf16", "fp16" (GPU) or "int8" (CPU).
 
     Returns:
         ImageResult with one QueryResult per query, in upload order.

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 import gradio as gr
 import numpy as np
-import torch
 
 from seggpt import SegGPT
 from seggpt.app.images import ImageOptions, PromptUpload, legend_html, segment_images
@@ -115,7 +114,7 @@ def _example_prompts() -> list[str]:
     return [str(EXAMPLES / name) for name in ("prompt_0.png", "prompt_0_mask.png", "prompt_1.png", "prompt_1_mask.png")]
 
 
-def _image_tab(model: SegGPT, limits: Limits, dtype: torch.dtype, work_dir: Path) -> None:
+def _image_tab(model: SegGPT, limits: Limits, dtype: str, work_dir: Path) -> None:
     slots = []
     with gr.Row():
         with gr.Column(scale=1) as left:
@@ -165,7 +164,7 @@ def _image_tab(model: SegGPT, limits: Limits, dtype: torch.dtype, work_dir: Path
     button.click(run, inputs=inputs, outputs=[gallery, legend, files, notes], api_name="segment_images")
 
 
-def _video_tab(model: SegGPT, limits: Limits, work_dir: Path) -> None:
+def _video_tab(model: SegGPT, limits: Limits, dtype: str, work_dir: Path) -> None:
     gr.Markdown(VIDEO_INTRO)
     with gr.Row():
         with gr.Column(scale=1):
@@ -206,7 +205,7 @@ def _video_tab(model: SegGPT, limits: Limits, work_dir: Path) -> None:
             progress((done, total), desc="segmenting", unit="frames")
 
         result = segment_video(
-            model, paths or [], mask_file, _layers(editor), int(k), limits, request_folder(work_dir), on_frame
+            model, paths or [], mask_file, _layers(editor), int(k), limits, request_folder(work_dir), on_frame, dtype
         )
         ids = ", ".join(str(i) for i in result.object_ids.tolist())
         text = "\n".join([f"- {result.frames} frames, objects {ids}", *(f"- {n}" for n in result.notes)])
@@ -219,14 +218,15 @@ def _video_tab(model: SegGPT, limits: Limits, work_dir: Path) -> None:
 
 
 def build_app(
-    model: SegGPT, *, limits: Limits | None = None, dtype: torch.dtype = torch.float32, work_dir: Path | None = None
+    model: SegGPT, *, limits: Limits | None = None, dtype: str = "auto", work_dir: Path | None = None
 ) -> gr.Blocks:
     """The page: an Images tab and a Video tab, both served by `model`.
 
     Args:
         model: a loaded SegGPT, shared by all requests (queue it with `demo.queue(default_concurrency_limit=N)`).
         limits: upload and work limits; default `Limits()`.
-        dtype: torch.float32, or torch.bfloat16 for autocast on the image tab.
+        dtype: the precision of both tabs, a `seggpt.inference.PRECISIONS` name: "auto" (default: bf16 where
+            the hardware runs it fast, else fp32), "fp32", "bf16", "fp16" (GPU) or "int8" (CPU).
         work_dir: where request files go (deleted an hour after each request); default a temporary folder.
     """
     limits = limits or Limits()
@@ -236,7 +236,7 @@ def build_app(
         with gr.Tab("Images"):
             _image_tab(model, limits, dtype, work_dir / "images")
         with gr.Tab("Video"):
-            _video_tab(model, limits, work_dir / "video")
+            _video_tab(model, limits, dtype, work_dir / "video")
     return demo
 
 

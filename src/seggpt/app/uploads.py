@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from seggpt.data.io import load_mask, load_rgb
-from seggpt.inference.resize import nearest_index, resize_image
+from seggpt.data import load_mask, load_rgb
+from seggpt.inference import nearest_index, resize_image
 
 # Brush colours of the mask painter: brush k paints class (or object) k. Far apart, so that the anti-aliased
 # edges of a stroke still decode to the brush that drew them.

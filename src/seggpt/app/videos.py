@@ -1,7 +1,7 @@
 """The video tab's work, without Gradio: an uploaded video (or frames) and a first-frame mask -> overlay video + zip.
 
-Frames are read by `seggpt.inference.video_io.FrameSource`, segmented by `seggpt.VideoSegmenter`, and written
-by the same DAVIS-format and overlay writers as `seggpt video`.
+Frames are read by `seggpt.inference.FrameSource`, segmented by `seggpt.VideoSegmenter`, and written by
+`seggpt.inference.run_video` to the `frames` and `overlay` outputs of `VIDEO_OUTPUTS`, as `seggpt video` does.
 """
 
 from __future__ import annotations
@@ -26,15 +26,17 @@ from seggpt.app.uploads import (
     fit_size,
     painted_labels,
 )
-from seggpt.inference.resize import resize_image
-from seggpt.inference.video_io import (
+from seggpt.inference import (
     IMAGE_SUFFIXES,
+    FirstMask,
+    Frame,
     FrameSource,
-    OverlayWriter,
-    ResultWriter,
+    Precision,
     check_indexed_ids,
     davis_palette,
     read_first_mask,
+    resize_image,
+    run_video,
 )
 
 ProgressCallback = Callable[[int, int | None], None]  # (frames done, total frames or None when unknown)
@@ -141,6 +143,7 @@ def segment_video(
     limits: Limits,
     out_dir: Path,
     on_frame: ProgressCallback | None = None,
+    dtype: Precision | str = "auto",
 ) -> VideoResult:
     """Segment the first frame's objects through the video.
 
@@ -153,6 +156,7 @@ def segment_video(
         limits: the server's limits (frames are cut at `max_frames`, downscaled to `max_side`).
         out_dir: an empty folder for this request's files.
         on_frame: called after each frame with (frames done, total or None).
+        dtype: precision of the model, as `VideoSegmenter` takes it ("auto" by default).
 
     Returns:
         VideoResult: `out_dir/<name>_overlay.mp4` and `out_dir/<name>_davis.zip` (one indexed PNG per frame).
@@ -176,29 +180,27 @@ def segment_video(
         )
     total = min(source.count, limits.max_frames) if source.count else None
     stem = Path(display_name(video[0])).stem if len(video) == 1 else "frames"
-    names: list[str] = []
-    current: list[NDArray[np.uint8]] = []  # the frame `propagate` took last: the one whose labels it yields next
 
-    def stream() -> Iterator[NDArray[np.uint8]]:
+    def stream() -> Iterator[Frame]:
         try:
             for frame in itertools.islice(itertools.chain([first], frames), limits.max_frames):
-                names.append(frame.name)
-                current[:] = [resize_image(frame.rgb, size)]
-                yield current[0]
+                yield Frame(frame.name, resize_image(frame.rgb, size))
         except ValueError as err:  # a corrupt frame in the middle, or frames of different sizes
             raise ValueError(f"video {stem}: {str(err).replace(str(source.path), 'the upload')}") from None
 
     overlay_path, results_dir = out_dir / f"{stem}_overlay.mp4", out_dir / f"{stem}_davis"
-    segmenter = VideoSegmenter(model, memory=memory)
-    with ResultWriter(results_dir, palette) as results, OverlayWriter(overlay_path, source.fps, palette) as writer:
-        for index, frame_labels in segmenter.propagate(stream(), downscale_mask(labels, size)):
-            results.write(names[index], frame_labels)
-            writer.write(current[0], frame_labels)
-            if on_frame is not None:
-                on_frame(index + 1, total)
+    counts = run_video(
+        VideoSegmenter(model, memory=memory, dtype=dtype),
+        stream(),
+        FirstMask(downscale_mask(labels, size), palette, "the first-frame mask"),
+        {"frames": results_dir, "overlay": overlay_path},
+        fps=source.fps,
+        video_name=f"video {stem}",
+        on_frame=None if on_frame is None else lambda done: on_frame(done, total),
+    )
     if next(frames, None) is not None:
         notes.append(f"the video was cut after {limits.max_frames} frames (--max-frames)")
     archive = Path(shutil.make_archive(str(results_dir), "zip", results_dir))
     shutil.rmtree(results_dir)
     object_ids = np.unique(labels[labels > 0]).astype(np.int64)
-    return VideoResult(overlay_path, archive, object_ids, palette, len(names), notes)
+    return VideoResult(overlay_path, archive, object_ids, palette, counts.frames, notes)

@@ -9,10 +9,11 @@ from typing import Any
 import torch
 
 from seggpt import load_model
+from seggpt.inference import DTYPE_HELP, PRECISIONS, resolve_dtype
 
 EPILOG = """examples:
   seggpt app                                   # http://127.0.0.1:7860, the embedded default model
-  seggpt app --model seggpt-vit-large --device cuda --dtype bfloat16 --concurrency 2
+  seggpt app --model seggpt-vit-large --device cuda --dtype bf16 --concurrency 2
   seggpt app --host 0.0.0.0 --port 8080 --max-side 768 --max-frames 60   # reachable from the network
 
 The page listens on 127.0.0.1 (this machine only) unless --host says otherwise; --share opens a public
@@ -38,12 +39,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine)")
     p.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    p.add_argument(
-        "--dtype",
-        choices=("float32", "bfloat16"),
-        default="float32",
-        help="float32 (default) or bfloat16 autocast for the image tab",
-    )
+    p.add_argument("--dtype", choices=PRECISIONS, default="auto", help=DTYPE_HELP)
     p.add_argument("--share", action="store_true", help="also open a public gradio.live tunnel (off by default)")
     p.add_argument("--concurrency", type=int, default=1, metavar="N", help="requests run at once (default: 1)")
     p.add_argument("--max-queue", type=int, default=64, metavar="N", help="waiting requests at most (default: 64)")
@@ -69,16 +65,18 @@ def run(args: argparse.Namespace) -> int:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
 
-    from seggpt.app.layout import build_app, launch
-    from seggpt.app.uploads import Limits
+    from seggpt.app import Limits, build_app, launch
 
     try:
         limits = Limits(args.max_upload_mb, args.max_side, args.max_frames, args.max_classes, args.max_queries)
     except ValueError as err:
         raise ValueError(f"--{str(err).replace('_', '-')}") from None
+    try:
+        resolve_dtype(args.dtype, device)  # before loading: a precision the device cannot run (fp16 on a CPU)
+    except ValueError as err:
+        raise ValueError(f"--{err}") from None
     model = load_model(args.model, device=device)
-    dtype = torch.bfloat16 if args.dtype == "bfloat16" else torch.float32
-    demo = build_app(model, limits=limits, dtype=dtype)
+    demo = build_app(model, limits=limits, dtype=args.dtype)
     try:
         launch(
             demo,

@@ -14,8 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args
 
-from seggpt.data import FEWSHOT_LAYOUTS
-from seggpt.data.fewshot import FewShotFiles
+from seggpt.data import FEWSHOT_LAYOUTS, FewShotFiles
 from seggpt.evaluation import (
     SEMANTIC_PRESETS,
     Baseline,
@@ -30,10 +29,7 @@ from seggpt.evaluation import (
     run_semantic,
     run_vos,
 )
-from seggpt.inference.precision import COMPILE_HELP, DTYPE_HELP, PRECISIONS
-from seggpt.inference.prediction import Upsample
-from seggpt.inference.segmenter import Ensemble
-from seggpt.inference.shard import join_shards, leave_shards
+from seggpt.inference import COMPILE_HELP, DTYPE_HELP, PRECISIONS, Ensemble, Upsample, join_shards, leave_shards
 
 EPILOG = """examples:
   seggpt eval fewshot --dataset fss1000 --root fewshot_data --class-list fss_test_set.txt \\

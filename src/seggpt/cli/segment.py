@@ -3,37 +3,34 @@
 from __future__ import annotations
 
 import argparse
-import glob
-import os
-import re
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any, get_args
 
-import numpy as np
-from numpy.typing import NDArray
 from tqdm import tqdm
 
 from seggpt import Segmenter, load_model
-from seggpt.atomic import clean_stale_temps
 from seggpt.cli.errors import NothingDoneError
-from seggpt.data.io import load_rgb
-from seggpt.inference.precision import COMPILE_HELP, DTYPE_HELP, PRECISIONS
-from seggpt.inference.prediction import Upsample
-from seggpt.inference.segmenter import Ensemble, Resize
-from seggpt.inference.shard import Shard, join_shards, leave_shards
-from seggpt.inference.tuned_prompt import load_tuned_prompt
-from seggpt.inference.writers import OUTPUTS, output_paths, parse_formats, write_outputs
-from seggpt.model.seggpt import SegType
-from seggpt.safety import (
-    OutputError,
-    check_device,
-    check_no_collisions,
-    check_not_inputs,
-    check_output_folder,
-    entry_key,
+from seggpt.inference import (
+    COMPILE_HELP,
+    DTYPE_HELP,
+    OUTPUTS,
+    PRECISIONS,
+    Ensemble,
+    Resize,
+    Shard,
+    Upsample,
+    check_outputs,
+    collect_inputs,
+    join_shards,
+    leave_shards,
+    load_tuned_prompt,
+    parse_formats,
+    segment_files,
 )
+from seggpt.model import SegType
+from seggpt.safety import check_device, check_output_folder
 
 EPILOG = """examples:
   # one example image with its mask; segment one image
@@ -154,124 +151,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _is_glob(text: str) -> bool:
-    return any(c in text for c in "*?[")
-
-
-def collect_inputs(specs: list[str]) -> list[tuple[Path, bool]]:
-    """Expand FILE|DIR|GLOB specs to (path, named) pairs; `named` files must be readable, others may be skipped."""
-    found: list[tuple[Path, bool]] = []
-    for spec in specs:
-        path = Path(spec).expanduser()
-        if path.is_file():
-            found.append((path, True))
-        elif path.is_dir():
-            found.extend((f, False) for f in sorted(path.iterdir()) if f.is_file() and not f.name.startswith("."))
-        elif _is_glob(spec):
-            matches = sorted(Path(m) for m in glob.glob(str(path)) if Path(m).is_file())
-            if not matches:
-                raise ValueError(f"--input {spec!r} matched no files; expected a glob matching at least one image")
-            found.extend((m, False) for m in matches)
-        else:
-            raise FileNotFoundError(f"--input {spec}: no such file or folder")
-    stems: dict[str, Path] = {}
-    for f, _ in found:
-        if f.stem in stems and stems[f.stem] != f:
-            raise ValueError(f"inputs {stems[f.stem]} and {f} would write the same outputs (same name {f.stem!r})")
-        stems[f.stem] = f
-    return list(dict.fromkeys(found))
-
-
-_PROBE_ID = 987654321  # a class id no prompt has: marks where a format's file names hold the class id
-_PROBE_STEM = "\x00stem\x00"
-
-
-def _id_patterns(out_dir: Path, formats: list[str]) -> list[re.Pattern[str]]:
-    """For each format whose file names hold class ids (unknown before the prompts are read): a regex of its
-    names, group 1 = the input stem."""
-    patterns = []
-    for fmt in formats:
-        with_id = set(output_paths(out_dir, _PROBE_STEM, [fmt], np.array([_PROBE_ID])))
-        for path in with_id - set(output_paths(out_dir, _PROBE_STEM, [fmt], np.zeros(0, np.int64))):
-            template = re.escape(path.name).replace(re.escape(_PROBE_STEM), "(.+)").replace(str(_PROBE_ID), r"\d+")
-            patterns.append(re.compile(template))
-    return patterns
-
-
-def check_outputs(out_dir: Path, inputs: list[Path], formats: list[str], protected: list[Path]) -> None:
-    """Refuse, before any model work, outputs that are inputs (or `protected` files) and outputs written twice.
-
-    The class ids are not known yet, so a name such as `STEM_mask_<digits>.png` counts as an output of STEM.
-    """
-    no_ids = np.zeros(0, np.int64)
-    planned = [
-        (path, f"the {fmt} output of {source}")
-        for source in inputs
-        for fmt in formats
-        for path in output_paths(out_dir, source.stem, [fmt], no_ids)
-    ]
-    check_no_collisions(planned)
-    check_not_inputs([path for path, _ in planned], [*inputs, *protected])
-    patterns = _id_patterns(out_dir, formats)
-    if not patterns:
-        return
-    owners = {source.stem: source for source in inputs}
-    out_key = os.path.realpath(out_dir)
-    taken = planned + [
-        (Path(alias), f"the input {source}")
-        for source in [*inputs, *protected]
-        for alias in (os.path.realpath(source), entry_key(source))
-        if os.path.dirname(alias) == out_key
-    ]
-    for path, what in taken:
-        for pattern in patterns:
-            match = pattern.fullmatch(path.name)
-            if match and match.group(1) in owners:
-                raise OutputError(
-                    f"{out_dir / path.name} would be both an output of {owners[match.group(1)]} and {what}; "
-                    "choose another output folder or rename the input"
-                )
-
-
-def segment_all(
-    segmenter: Segmenter,
-    inputs: list[tuple[Path, bool]],
-    out_dir: Path,
-    formats: list[str],
-    batch_size: int,
-    skip_existing: bool,
-    progress: tqdm,
-) -> dict[str, int]:
-    """Read, segment and write every input in batches; unreadable folder/glob files are skipped and counted."""
-    counts = {"written": 0, "skipped": 0, "failed": 0}
-    pending: list[tuple[Path, NDArray[np.uint8]]] = []
-
-    def flush() -> None:
-        for (source, _), prediction in zip(pending, segmenter.segment([image for _, image in pending])):
-            write_outputs(out_dir, source, prediction, formats)
-            counts["written"] += 1
-            progress.update(1)
-        pending.clear()
-
-    for path, named in inputs:
-        if skip_existing and all(p.exists() for p in output_paths(out_dir, path.stem, formats, segmenter.class_ids)):
-            counts["skipped"] += 1
-            progress.update(1)
-            continue
-        try:
-            pending.append((path, load_rgb(path)))
-        except ValueError as err:
-            if named:
-                raise
-            counts["failed"] += 1
-            progress.update(1)
-            tqdm.write(f"seggpt segment: warning: skipping {path}: {err}", file=sys.stderr)
-        if len(pending) == batch_size:
-            flush()
-    flush()
-    return counts
-
-
 def run(args: argparse.Namespace) -> int:
     """Segment this process's shard of the inputs (all of them without torchrun)."""
     shard = join_shards()
@@ -295,8 +174,7 @@ def segment_shard(args: argparse.Namespace, shard: Shard) -> int:
     check_output_folder(args.output, "--output")
     protected = [Path(p) for pair in args.prompt or [] for p in pair]
     protected += [p for p in (args.tuned_prompt, Path(args.model)) if p is not None and p.is_file()]
-    check_outputs(args.output, [path for path, _ in inputs], formats, protected)
-    clean_stale_temps(args.output)
+    check_outputs(args.output, [f.path for f in inputs], formats, protected)
     inputs = shard.take(inputs, block=args.batch_size)  # whole batches: the same outputs as one process
     args.device = shard.device(args.device)
     model = load_model(args.model, config=args.config, device=args.device)
@@ -316,12 +194,20 @@ def segment_shard(args: argparse.Namespace, shard: Shard) -> int:
     else:
         segmenter.set_prompts([p[0] for p in args.prompt], [p[1] for p in args.prompt], ignore_value=args.ignore_value)
     with tqdm(total=len(inputs), unit="image", disable=len(inputs) < 2, file=sys.stderr) as progress:
-        counts = segment_all(segmenter, inputs, args.output, formats, args.batch_size, args.skip_existing, progress)
+
+        def report(path: Path, problem: str | None) -> None:
+            progress.update(1)
+            if problem is not None:
+                tqdm.write(f"seggpt segment: warning: skipping {path}: {problem}", file=sys.stderr)
+
+        counts = segment_files(
+            segmenter, inputs, args.output, formats, skip_existing=args.skip_existing, on_progress=report
+        )
     tag = f" [rank {shard.rank} of {shard.world_size}]" if shard.world_size > 1 else ""
     print(
-        f"segment{tag}: {counts['written']} written, {counts['skipped']} skipped (existing), {counts['failed']} failed "
+        f"segment{tag}: {counts.written} written, {counts.skipped} skipped (existing), {counts.failed} failed "
         f"(unreadable) -> {args.output}"
     )
-    if counts["written"] + counts["skipped"] == 0:
-        raise NothingDoneError(f"no image was segmented: all {counts['failed']} inputs were unreadable")
+    if counts.written + counts.skipped == 0:
+        raise NothingDoneError(f"no image was segmented: all {counts.failed} inputs were unreadable")
     return 0

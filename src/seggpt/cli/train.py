@@ -62,15 +62,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Resolve the config, train, and print where the results are."""
-    from seggpt.training.config import load_config
+    from seggpt.training import load_config
 
     config = load_config(args.config, args.overrides)
     if args.print_config:
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
         return 0
+    from seggpt.training import Trainer, check_run_folder
     from seggpt.training import distributed as D
-    from seggpt.training.state import check_run_folder
-    from seggpt.training.trainer import Trainer
 
     check_run_folder(config.run.output_dir, resume=config.run.resume, overwrite=config.run.overwrite)
     clean_stale_temps(config.run.output_dir)

@@ -69,9 +69,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Build the dataset, load the model, tune, write the prompt atomically."""
     from seggpt import load_model
-    from seggpt.inference.tuned_prompt import save_tuned_prompt
-    from seggpt.tuning.datasets import tune_dataset
-    from seggpt.tuning.tuner import TuneConfig, tune_prompt
+    from seggpt.inference import save_tuned_prompt
+    from seggpt.tuning import TuneConfig, tune_dataset, tune_prompt
 
     check_device(args.device)
     check_output_file(args.output, "--output")

@@ -3,30 +3,30 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any, get_args
 
 import torch
 from tqdm import tqdm
 
-from seggpt.atomic import clean_stale_temps
-from seggpt.data.davis import find_first_annotation
-from seggpt.data.io import load_rgb
-from seggpt.inference.precision import COMPILE_HELP, DTYPE_HELP, PRECISIONS
-from seggpt.inference.video import VideoSegmenter
-from seggpt.inference.video_io import (
+from seggpt import VideoSegmenter, load_model
+from seggpt.data import load_rgb
+from seggpt.inference import (
+    COMPILE_HELP,
+    DTYPE_HELP,
+    PRECISIONS,
+    VIDEO_OUTPUTS,
+    Frame,
     FrameSource,
-    OverlayWriter,
-    ResultWriter,
-    check_indexed_ids,
-    davis_palette,
-    read_first_mask,
+    check_video_outputs,
+    default_first_mask,
+    load_first_mask,
+    run_video,
 )
-from seggpt.model import load_model
-from seggpt.model.seggpt import SegType
-from seggpt.safety import check_device, check_not_inputs, check_output_file, check_output_folder
+from seggpt.model import SegType
+from seggpt.safety import check_device, check_output_file, check_output_folder
 
 EPILOG = """examples:
   seggpt video --input video_1.mp4 --first-frame video_1.jpg --first-mask video_1_target.png \\
@@ -35,11 +35,16 @@ EPILOG = """examples:
   seggpt video --input frames/ --first-mask frames_mask.png --memory 4 --no-keep-first --output out --rle
 
 The first mask is a label map of object ids (an indexed PNG such as DAVIS 2017's, or grey ids); a
-white-on-black mask is one object. Results: one indexed PNG per frame, named after the input frames
-(pixel value = object id, the first mask's palette), at the frames' size. A folder reused for
+white-on-black mask is one object. Results are at the frames' size. A folder reused for
 another video loses the earlier run's frames; one holding PNGs seggpt did not write is refused. A video
 file that decodes to fewer frames than it declares (truncated) gives a warning, or an error with --strict.
 """
+EPILOG += textwrap.fill(
+    "outputs: "
+    + "; ".join(f"{name} -> {out.help}" for name, out in VIDEO_OUTPUTS.items())
+    + ". Each appears only when the whole video succeeded.",
+    width=100,
+)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -71,15 +76,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-keep-first", dest="keep_first", action="store_false", help="let the first frame leave the memory"
     )
-    parser.add_argument("--output", required=True, type=Path, metavar="DIR", help="folder for the indexed PNGs")
+    parser.add_argument("--output", required=True, type=Path, metavar="DIR", help="folder of the frames output")
     parser.add_argument(
         "--model",
         default="seggpt-default",
         metavar="NAME|PATH",
         help="checkpoint file or name: seggpt-default (the small embedded model) or seggpt-vit-large (%(default)s)",
     )
-    parser.add_argument("--overlay", type=Path, metavar="OUT.mp4", help="also write an overlay video")
-    parser.add_argument("--rle", action="store_true", help="also write DIR/masks_rle.json (COCO RLE per object)")
+    parser.add_argument("--overlay", type=Path, metavar="OUT.mp4", help="also write the overlay output")
+    parser.add_argument(
+        "--rle",
+        action="store_true",
+        help="the frames output also holds DIR/masks_rle.json (COCO RLE per frame and object)",
+    )
     parser.add_argument("--seg-type", choices=get_args(SegType), default="instance")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--dtype", choices=PRECISIONS, default="auto", help=DTYPE_HELP)
@@ -97,72 +106,30 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--memory must be >= 1 (or 0 with the first frame kept), got {args.memory}")
     check_device(args.device)
     source = FrameSource(args.input)
-    mask_path = args.first_mask or _default_mask(source)
-    _check_outputs(args, source, mask_path)
-    first_mask, png_palette = read_first_mask(mask_path)
-    check_indexed_ids(first_mask, f"first mask {mask_path}")
-    if not first_mask.any():
-        raise ValueError(f"first mask {mask_path} holds no object (every pixel is 0)")
-    palette = png_palette if png_palette is not None else davis_palette()
-    first_frame = load_rgb(args.first_frame) if args.first_frame else None
-    if first_frame is not None and first_frame.shape[:2] != first_mask.shape:
-        raise ValueError(
-            f"first mask {mask_path} has size {first_mask.shape}, but the first frame {args.first_frame} has "
-            f"{first_frame.shape[:2]} (H, W)"
-        )
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_model(args.model, device=device)
-    segmenter = VideoSegmenter(
-        model, memory=args.memory, keep_first=args.keep_first, seg_type=args.seg_type, dtype=args.dtype,
-        compile=args.compile,
-    )  # fmt: skip
-
-    state = segmenter.init_state(first_frame, first_mask) if first_frame is not None else None
-    overlay = OverlayWriter(args.overlay, source.fps, palette) if args.overlay else contextlib.nullcontext()
-    decoded = 0
-    with ResultWriter(args.output, palette, rle=args.rle) as results, overlay as video:
-        for frame in tqdm(source, total=source.count, unit="frame", desc=f"seggpt video {args.input.name}"):
-            decoded += 1
-            if state is None:  # the video's own first frame is the prompt
-                if frame.rgb.shape[:2] != first_mask.shape:
-                    raise ValueError(
-                        f"first mask {mask_path} has size {first_mask.shape}, but the frames of {args.input} "
-                        f"are {frame.rgb.shape[:2]} (H, W)"
-                    )
-                state, labels = segmenter.init_state(frame.rgb, first_mask), first_mask
-            else:
-                labels = segmenter.step(state, frame.rgb)
-            results.write(frame.name, labels)
-            if video is not None:
-                video.write(frame.rgb, labels)
-        if source.count is not None and decoded < source.count:
-            short = f"{args.input} declares {source.count} frames but only {decoded} could be decoded (truncated?)"
-            if args.strict:
-                raise ValueError(f"{short}; nothing was written (--strict)")
-            print(f"seggpt video: warning: {short}; the results hold those {decoded}", file=sys.stderr)
-    print(f"wrote {args.output}" + (f" and {args.overlay}" if args.overlay else ""))
-    return 0
-
-
-def _check_outputs(args: argparse.Namespace, source: FrameSource, mask_path: Path) -> None:
-    """Before any model work: outputs writable, none of them an input; litter of killed runs removed."""
+    mask_path = args.first_mask or default_first_mask(source)
     check_output_folder(args.output, "--output")
-    outputs = [args.output / f"{name}.png" for name in source.frame_names] + [args.output / "masks_rle.json"]
+    outputs = {"frames": args.output}
     if args.overlay is not None:
         check_output_file(args.overlay, "--overlay")
-        outputs.append(args.overlay)
-    inputs = [*source.files, mask_path, *([args.first_frame] if args.first_frame else [])]
-    check_not_inputs(outputs, inputs if source.files else [*inputs, source.path])
-    for folder in {args.output.parent, *([args.overlay.parent] if args.overlay else [])}:
-        clean_stale_temps(folder)
-
-
-def _default_mask(source: FrameSource) -> Path:
-    folder = source.frames_folder
-    mask = find_first_annotation(folder, source.first_name) if folder is not None else None
-    if mask is None:
-        raise ValueError(
-            f"no --first-mask given and no DAVIS / YouTube-VOS annotation found for {source.path} "
-            "(expected .../JPEGImages/<seq>/ beside .../Annotations/<seq>/<first frame>.png)"
-        )
-    return mask
+        outputs["overlay"] = args.overlay
+    check_video_outputs(outputs, source, [mask_path, *([args.first_frame] if args.first_frame else [])])
+    first = load_first_mask(mask_path)
+    first_frame = Frame(str(args.first_frame), load_rgb(args.first_frame)) if args.first_frame else None
+    if first_frame is not None:
+        first.check_size(first_frame.rgb.shape[:2], f"the first frame {first_frame.name} has")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    segmenter = VideoSegmenter(
+        load_model(args.model, device=device), memory=args.memory, keep_first=args.keep_first,
+        seg_type=args.seg_type, dtype=args.dtype, compile=args.compile,
+    )  # fmt: skip
+    with tqdm(total=source.count, unit="frame", desc=f"seggpt video {args.input.name}") as progress:
+        counts = run_video(
+            segmenter, source, first, outputs, fps=source.fps, rle=args.rle, first_frame=first_frame,
+            video_name=str(args.input), declared=source.count, strict=args.strict,
+            on_frame=lambda done: progress.update(1),
+        )  # fmt: skip
+    if counts.truncated:
+        print(f"seggpt video: warning: {counts.shortfall(str(args.input))}; the results hold those {counts.frames}",
+              file=sys.stderr)  # fmt: skip
+    print(f"wrote {args.output}" + (f" and {args.overlay}" if args.overlay else ""))
+    return 0

@@ -12,15 +12,33 @@ Layouts, one file each: `camvid`, `ade20k`, `voc` (classes, objects, PASCAL-5i),
 
 Adding a dataset: one file here with its reader; if prompts can be tuned on it (fixed classes), one line in
 `CLASS_LAYOUTS` below; if it is a few-shot benchmark, its `FewShotLayout` and one line in `FEWSHOT_LAYOUTS`.
+The names in `__all__` are what front ends (the CLI, the web app) import from here.
 """
 
 from seggpt.data.ade20k import ADE20K
 from seggpt.data.camvid import CAMVID
 from seggpt.data.coco import COCO20I
-from seggpt.data.fewshot import FewShotLayout
+from seggpt.data.fewshot import FewShotFiles, FewShotLayout
 from seggpt.data.fss1000 import FSS1000
+from seggpt.data.io import load_mask, load_rgb
 from seggpt.data.sources import ClassLayout
 from seggpt.data.voc import PASCAL5I, VOC
+
+__all__ = [
+    "ADE20K",
+    "CAMVID",
+    "CLASS_LAYOUTS",
+    "COCO20I",
+    "FEWSHOT_LAYOUTS",
+    "FSS1000",
+    "PASCAL5I",
+    "VOC",
+    "ClassLayout",
+    "FewShotFiles",
+    "FewShotLayout",
+    "load_mask",
+    "load_rgb",
+]
 
 CLASS_LAYOUTS: dict[str, ClassLayout] = {  # the names `seggpt tune --dataset` accepts (besides "folder")
     "camvid": CAMVID,

@@ -1,32 +1,28 @@
-"""Video inputs and outputs: frames streamed lazily from a video file or a folder, DAVIS-format results.
+"""Video inputs: frames streamed lazily from a video file or a folder, and the first frame's mask.
 
 Inputs: a video file (PyAV), a folder of frames (sorted naturally), and the DAVIS
 (`JPEGImages/<res>/<seq>` + `Annotations/<res>/<seq>/00000.png`) and YouTube-VOS
-(`JPEGImages/<vid>/*.jpg` + `Annotations/<vid>/*.png`) layouts. Outputs: one indexed PNG per frame
-(pixel = object id), an overlay video and an RLE JSON, written to a temporary place and moved into place
-only when the whole video succeeded.
+(`JPEGImages/<vid>/*.jpg` + `Annotations/<vid>/*.png`) layouts. The outputs (indexed PNGs per frame, an
+overlay video, RLE JSON) are `video_outputs.VIDEO_OUTPUTS`; `ResultWriter` and `OverlayWriter` are also
+importable from here.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any
 
 import av
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from seggpt.atomic import make_temp
+from seggpt.data.davis import find_first_annotation
 from seggpt.data.io import is_single_object, load_mask, load_rgb, natural_key
-from seggpt.inference.palette import blend
-from seggpt.inference.writers import mask_to_rle
+from seggpt.inference.video_outputs import OverlayWriter as OverlayWriter
+from seggpt.inference.video_outputs import ResultWriter as ResultWriter
+from seggpt.inference.video_outputs import check_indexed_ids
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -175,174 +171,48 @@ def davis_palette() -> NDArray[np.uint8]:
     return colours
 
 
-def check_indexed_ids(labels: NDArray[np.integer], source: str) -> None:
-    """Indexed PNGs hold ids 0..255 only."""
-    if labels.size and int(labels.max()) > 255:
-        raise ValueError(f"{source} has object id {int(labels.max())}; indexed PNG results hold ids 0..255 only")
+@dataclass(frozen=True)
+class FirstMask:
+    """The prompt of a video: (H, W) int64 object ids (0 = background), the (256, 3) uint8 palette of the
+    results, and what to call the mask in messages (e.g. "first mask path/00000.png")."""
+
+    labels: NDArray[np.int64]
+    palette: NDArray[np.uint8]
+    name: str
+
+    def check_size(self, size: tuple[int, ...], what: str) -> None:
+        """Raise unless the mask has `size` (H, W); `what` ends the message, e.g. "the first frame a.jpg has"."""
+        if tuple(size) != self.labels.shape:
+            raise ValueError(f"{self.name} has size {self.labels.shape}, but {what} {tuple(size)} (H, W)")
 
 
-def encode_rle(labels: NDArray[np.integer]) -> dict[str, dict[str, Any]]:
-    """(H, W) object ids -> {str(id): COCO RLE {"size": [H, W], "counts": str}} for every id > 0 present."""
-    out = {}
-    for obj in np.unique(labels[labels > 0]):
-        out[str(int(obj))] = mask_to_rle(labels == obj)[0]
-    return out
+def load_first_mask(path: str | Path) -> FirstMask:
+    """Read a first-frame mask file (`read_first_mask`) and check it: ids 0..255, at least one object.
 
-
-class ResultWriter:
-    """DAVIS-format results, written into a temporary folder and moved to `output` only on success.
-
-    Use as a context manager: on an exception nothing reaches `output`. Files already in `output` with
-    other names are kept, ones with the same names are replaced, and the frames of an earlier run into the
-    same folder (listed in its hidden `MANIFEST`) that this run did not write are removed, so no stale frame
-    mixes with the new ones. PNG files that no seggpt run wrote there make the folder unusable (refused
-    before any work), since they would mix with the results.
-
-    Args:
-        output: the results folder, e.g. `results/<seq>`.
-        palette: (256, 3) uint8 palette of the indexed PNGs.
-        rle: also collect every frame's objects as COCO RLE into `output/masks_rle.json`.
+    The palette is the PNG's own (indexed PNGs), else DAVIS's.
 
     Raises:
-        ValueError: `output` is not a folder, or holds PNG files no seggpt run wrote.
+        ValueError: unreadable, ids above 255, or no object.
     """
-
-    MANIFEST = ".seggpt-results.json"
-
-    def __init__(self, output: str | Path, palette: NDArray[np.uint8], *, rle: bool = False):
-        self.output = Path(output)
-        if self.output.exists() and not self.output.is_dir():
-            raise ValueError(f"output {self.output} exists and is not a folder; expected a folder for the frames")
-        self._previous = self._previous_files()
-        self.palette = palette.astype(np.uint8).reshape(-1).tolist()
-        self.rle: list[dict[str, Any]] | None = [] if rle else None
-        self._tmp: Path | None = None
-
-    def _previous_files(self) -> set[str]:
-        """The files an earlier run wrote into `output` (its manifest); refuses foreign PNGs."""
-        if not self.output.is_dir():
-            return set()
-        manifest = self.output / self.MANIFEST
-        try:
-            listed = set(json.loads(manifest.read_text())["files"]) if manifest.is_file() else set()
-        except (OSError, ValueError, KeyError, TypeError):
-            listed = set()
-        foreign = sorted(p.name for p in self.output.glob("*.png") if p.name not in listed)
-        if foreign:
-            raise ValueError(
-                f"output {self.output} already holds {len(foreign)} PNG files that seggpt did not write there "
-                f"(e.g. {foreign[0]}); they would mix with the results: choose a new or empty folder"
-            )
-        return listed
-
-    def __enter__(self) -> ResultWriter:
-        self._tmp = make_temp(self.output, directory=True)
-        return self
-
-    def write(self, name: str, labels: NDArray[np.integer]) -> None:
-        """Write `<name>.png`: (H, W) object ids 0..255 as an indexed PNG."""
-        assert self._tmp is not None, "use ResultWriter as a context manager"
-        check_indexed_ids(labels, f"the prediction for frame {name}")
-        image = Image.fromarray(labels.astype(np.uint8), mode="P")
-        image.putpalette(self.palette)
-        image.save(self._tmp / f"{name}.png")
-        if self.rle is not None:
-            self.rle.append({"frame": name, "objects": encode_rle(labels)})
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        assert self._tmp is not None
-        try:
-            if exc_type is None:
-                if self.rle is not None:
-                    (self._tmp / "masks_rle.json").write_text(json.dumps({"frames": self.rle}))
-                written = sorted(p.name for p in self._tmp.iterdir())
-                (self._tmp / self.MANIFEST).write_text(json.dumps({"files": written}))
-                self._commit(self._tmp, set(written))
-        finally:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-
-    def _commit(self, tmp: Path, written: set[str]) -> None:
-        if self.output.is_dir() and not any(self.output.iterdir()):
-            self.output.rmdir()
-        if not self.output.exists():
-            os.replace(tmp, self.output)  # the whole folder at once
-            return
-        for stale in sorted(self._previous - written):
-            (self.output / stale).unlink(missing_ok=True)
-        for file in sorted(tmp.iterdir()):
-            os.replace(file, self.output / file.name)
+    name = f"first mask {path}"
+    labels, png_palette = read_first_mask(path)
+    check_indexed_ids(labels, name)
+    if not labels.any():
+        raise ValueError(f"{name} holds no object (every pixel is 0)")
+    return FirstMask(labels, png_palette if png_palette is not None else davis_palette(), name)
 
 
-def overlay(rgb: NDArray[np.uint8], labels: NDArray[np.integer], palette: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    """(H, W, 3) frame with each object blended half-and-half with its palette colour."""
-    return blend(rgb, palette[np.clip(labels, 0, len(palette) - 1)], labels > 0, 0.5)
+def default_first_mask(source: FrameSource) -> Path:
+    """The DAVIS / YouTube-VOS annotation of a frames folder's first frame.
 
-
-def _video_codec() -> str:
-    """h264 when this PyAV build can encode it, else mpeg4 (always built in)."""
-    for name in ("libx264", "h264"):
-        try:
-            av.codec.Codec(name, "w")
-            return name
-        except (av.FFmpegError, ValueError):
-            continue
-    return "mpeg4"
-
-
-class OverlayWriter:
-    """An overlay video (frames blended with their objects' colours), written to a temporary file first.
-
-    Use as a context manager: the file appears at `path` only when the whole video succeeded.
-
-    Args:
-        path: the video file to write (e.g. `overlay.mp4`).
-        fps: frames per second.
-        palette: (256, 3) uint8 object colours.
+    Raises:
+        ValueError: `source` is a video file or has no such annotation.
     """
-
-    def __init__(self, path: str | Path, fps: float, palette: NDArray[np.uint8]):
-        self.path = Path(path)
-        self.fps = fps
-        self.palette = palette
-        self._tmp: Path | None = None
-        self._container: Any = None
-        self._stream: Any = None
-
-    def __enter__(self) -> OverlayWriter:
-        self._tmp = make_temp(self.path)
-        try:
-            self._container = av.open(str(self._tmp), mode="w")
-        except (av.FFmpegError, ValueError) as err:
-            os.remove(self._tmp)
-            raise ValueError(f"cannot write a video to {self.path} (unknown container suffix?): {err}") from err
-        return self
-
-    def write(self, rgb: NDArray[np.uint8], labels: NDArray[np.integer]) -> None:
-        """Add one frame: (H, W, 3) uint8 RGB and its (H, W) object ids."""
-        image = overlay(rgb, labels, self.palette)
-        H, W = image.shape[:2]
-        image = np.pad(image, ((0, H % 2), (0, W % 2), (0, 0)))  # yuv420p needs even sides
-        if self._stream is None:
-            self._stream = self._container.add_stream(_video_codec(), rate=round(self.fps))
-            self._stream.width, self._stream.height = image.shape[1], image.shape[0]
-            self._stream.pix_fmt = "yuv420p"
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-        for packet in self._stream.encode(frame):
-            self._container.mux(packet)
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        assert self._tmp is not None
-        try:
-            if self._stream is not None:
-                for packet in self._stream.encode():
-                    self._container.mux(packet)
-            self._container.close()
-            if exc_type is None:
-                os.replace(self._tmp, self.path)
-        finally:
-            if self._tmp.exists():
-                os.remove(self._tmp)
+    folder = source.frames_folder
+    mask = find_first_annotation(folder, source.first_name) if folder is not None else None
+    if mask is None:
+        raise ValueError(
+            f"no --first-mask given and no DAVIS / YouTube-VOS annotation found for {source.path} "
+            "(expected .../JPEGImages/<seq>/ beside .../Annotations/<seq>/<first frame>.png)"
+        )
+    return mask

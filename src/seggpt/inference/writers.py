@@ -1,13 +1,14 @@
 """Writing predictions to disk: palette label PNGs, binary mask PNGs, overlays, COCO RLE JSON. All atomic.
 
-`OUTPUTS` is the registry of image output formats that `seggpt segment` (and any other front end) offers:
-adding a format is one writer function and one `OutputFormat` line there.
+`OUTPUTS` is the registry of image output formats that `seggpt segment` and the web app's image tab offer:
+adding a format is one writer function and one `OutputFormat` line there. Video outputs have their own
+registry next to it, `video_outputs.VIDEO_OUTPUTS`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,12 +154,12 @@ def parse_formats(text: str) -> list[str]:
     return formats
 
 
-def output_paths(out_dir: Path, stem: str, formats: list[str], class_ids: NDArray[np.int64]) -> list[Path]:
+def output_paths(out_dir: Path, stem: str, formats: Sequence[str], class_ids: NDArray[np.int64]) -> list[Path]:
     """Every file the formats write for one input, in write order."""
     return [path for fmt in formats for path in OUTPUTS[fmt].paths(out_dir, stem, class_ids)]
 
 
-def write_outputs(out_dir: Path, source: Path, prediction: Prediction, formats: list[str]) -> None:
+def write_outputs(out_dir: Path, source: Path, prediction: Prediction, formats: Sequence[str]) -> None:
     """Write the formats for one input (each file atomically)."""
     for fmt in formats:
         OUTPUTS[fmt].write(out_dir, source, prediction)

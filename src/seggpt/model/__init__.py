@@ -2,6 +2,6 @@
 
 from seggpt.model.checkpoint import load_model, save_model
 from seggpt.model.config import PRESETS, SegGPTConfig, get_preset
-from seggpt.model.seggpt import SegGPT, build_seggpt
+from seggpt.model.seggpt import SegGPT, SegType, build_seggpt
 
-__all__ = ["PRESETS", "SegGPT", "SegGPTConfig", "build_seggpt", "get_preset", "load_model", "save_model"]
+__all__ = ["PRESETS", "SegGPT", "SegGPTConfig", "SegType", "build_seggpt", "get_preset", "load_model", "save_model"]

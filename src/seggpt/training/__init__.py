@@ -10,11 +10,22 @@ from typing import TYPE_CHECKING
 from seggpt.lazy import lazy_attributes
 
 if TYPE_CHECKING:
+    from seggpt.training import distributed
     from seggpt.training.config import TrainConfig, load_config
     from seggpt.training.pairs import Example, PairOptions, build_example
+    from seggpt.training.state import check_run_folder
     from seggpt.training.trainer import Trainer
 
-__all__ = ["Example", "PairOptions", "TrainConfig", "Trainer", "build_example", "load_config"]
+__all__ = [
+    "Example",
+    "PairOptions",
+    "TrainConfig",
+    "Trainer",
+    "build_example",
+    "check_run_folder",
+    "distributed",
+    "load_config",
+]
 __getattr__, __dir__ = lazy_attributes(
     __name__,
     {
@@ -23,6 +34,8 @@ __getattr__, __dir__ = lazy_attributes(
         "TrainConfig": "seggpt.training.config",
         "Trainer": "seggpt.training.trainer",
         "build_example": "seggpt.training.pairs",
+        "check_run_folder": "seggpt.training.state",
+        "distributed": "seggpt.training.distributed",
         "load_config": "seggpt.training.config",
     },
 )
