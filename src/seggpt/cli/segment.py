@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any, get_args
 
@@ -23,6 +22,7 @@ from seggpt.inference import (
     Upsample,
     check_outputs,
     collect_inputs,
+    formats_help,
     join_shards,
     leave_shards,
     load_tuned_prompt,
@@ -48,12 +48,7 @@ formats writing one file. Exit status: 0 done, 1 nothing segmented (every input 
 Under `torchrun --nproc-per-node N seggpt segment ...` each rank segments every N-th batch of the sorted
 inputs, with the same outputs as one process; --skip-existing resumes each shard.
 """
-EPILOG += textwrap.fill(
-    "outputs per input STEM: "
-    + ", ".join(f"{name} -> {fmt.help}" for name, fmt in OUTPUTS.items())
-    + ". Files are written atomically.",
-    width=100,
-)
+EPILOG += formats_help(OUTPUTS, "outputs per input STEM: ", "Files are written atomically.")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any, get_args
 
@@ -22,6 +21,7 @@ from seggpt.inference import (
     FrameSource,
     check_video_outputs,
     default_first_mask,
+    formats_help,
     load_first_mask,
     run_video,
 )
@@ -39,12 +39,7 @@ white-on-black mask is one object. Results are at the frames' size. A folder reu
 another video loses the earlier run's frames; one holding PNGs seggpt did not write is refused. A video
 file that decodes to fewer frames than it declares (truncated) gives a warning, or an error with --strict.
 """
-EPILOG += textwrap.fill(
-    "outputs: "
-    + "; ".join(f"{name} -> {out.help}" for name, out in VIDEO_OUTPUTS.items())
-    + ". Each appears only when the whole video succeeded.",
-    width=100,
-)
+EPILOG += formats_help(VIDEO_OUTPUTS, "outputs: ", "Each appears only when the whole video succeeded.")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

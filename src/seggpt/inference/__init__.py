@@ -38,7 +38,14 @@ if TYPE_CHECKING:
     )
     from seggpt.inference.video_outputs import VIDEO_OUTPUTS, VideoOutput, VideoStyle, check_indexed_ids
     from seggpt.inference.video_run import VideoCounts, check_video_outputs, run_video
-    from seggpt.inference.writers import OUTPUTS, OutputFormat, output_paths, parse_formats, write_outputs
+    from seggpt.inference.writers import (
+        OUTPUTS,
+        OutputFormat,
+        formats_help,
+        output_paths,
+        parse_formats,
+        write_outputs,
+    )
 
 _HOMES = {
     **dict.fromkeys(("InputFile", "SegmentCounts", "check_outputs", "collect_inputs", "segment_files"), "batch"),
@@ -65,7 +72,9 @@ _HOMES = {
     ),
     **dict.fromkeys(("VIDEO_OUTPUTS", "VideoOutput", "VideoStyle", "check_indexed_ids"), "video_outputs"),
     **dict.fromkeys(("VideoCounts", "check_video_outputs", "run_video"), "video_run"),
-    **dict.fromkeys(("OUTPUTS", "OutputFormat", "output_paths", "parse_formats", "write_outputs"), "writers"),
+    **dict.fromkeys(
+        ("OUTPUTS", "OutputFormat", "formats_help", "output_paths", "parse_formats", "write_outputs"), "writers"
+    ),
 }
 __all__ = [
     "COMPILE_HELP",
@@ -100,6 +109,7 @@ __all__ = [
     "davis_palette",
     "default_first_mask",
     "encode_prompt_masks",
+    "formats_help",
     "join_shards",
     "leave_shards",
     "load_first_mask",

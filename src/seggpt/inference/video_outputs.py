@@ -96,6 +96,10 @@ class ResultWriter:
         self._tmp = make_temp(self.output, directory=True)
         return self
 
+    def add(self, frame: Frame, labels: NDArray[np.integer]) -> None:
+        """Write the labels of `frame` (named after it); the `FrameSink` method."""
+        self.write(frame.name, labels)
+
     def write(self, name: str, labels: NDArray[np.integer]) -> None:
         """Write `<name>.png`: (H, W) object ids 0..255 as an indexed PNG."""
         assert self._tmp is not None, "use ResultWriter as a context manager"
@@ -105,10 +109,6 @@ class ResultWriter:
         image.save(self._tmp / f"{name}.png")
         if self.rle is not None:
             self.rle.append({"frame": name, "objects": encode_rle(labels)})
-
-    def add(self, frame: Frame, labels: NDArray[np.integer]) -> None:
-        """Write the labels of `frame` (named after it); the `FrameSink` method."""
-        self.write(frame.name, labels)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -180,6 +180,10 @@ class OverlayWriter:
             raise ValueError(f"cannot write a video to {self.path} (unknown container suffix?): {err}") from err
         return self
 
+    def add(self, frame: Frame, labels: NDArray[np.integer]) -> None:
+        """Add `frame` blended with its labels; the `FrameSink` method."""
+        self.write(frame.rgb, labels)
+
     def write(self, rgb: NDArray[np.uint8], labels: NDArray[np.integer]) -> None:
         """Add one frame: (H, W, 3) uint8 RGB and its (H, W) object ids."""
         image = overlay(rgb, labels, self.palette)
@@ -192,10 +196,6 @@ class OverlayWriter:
         frame = av.VideoFrame.from_ndarray(image, format="rgb24")
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
-
-    def add(self, frame: Frame, labels: NDArray[np.integer]) -> None:
-        """Add `frame` blended with its labels; the `FrameSink` method."""
-        self.write(frame.rgb, labels)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -8,7 +8,8 @@ registry next to it, `video_outputs.VIDEO_OUTPUTS`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,13 @@ OUTPUTS: dict[str, OutputFormat] = {
         lambda out, source, p: write_rle_json(out / f"{source.stem}.json", p, file_name=source.name),
     ),
 }
+
+
+def formats_help(registry: Mapping[str, Any], intro: str, outro: str) -> str:
+    """`intro`, then "name -> help" for each format of an output registry (`OUTPUTS`, `VIDEO_OUTPUTS`), then
+    `outro`, wrapped at 100 columns: the list a command's `--help` shows."""
+    listed = "; ".join(f"{name} -> {fmt.help}" for name, fmt in registry.items())
+    return textwrap.fill(f"{intro}{listed}. {outro}", width=100)
 
 
 def parse_formats(text: str) -> list[str]:
