@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import types
 from pathlib import Path
 
 import pytest
@@ -76,4 +77,9 @@ def test_the_check_catches_a_private_import() -> None:
 def test_entry_points_export_what_they_list(package: str) -> None:
     module = importlib.import_module(package)
     for name in module.__all__:
-        assert getattr(module, name) is not None, f"{package}.{name}"
+        value = getattr(module, name)
+        if isinstance(value, types.ModuleType):  # a submodule exported as such, not one shadowing its namesake
+            assert value.__name__ == f"{package}.{name}" and not hasattr(value, name), f"{package}.{name}"
+        else:
+            importlib.import_module(getattr(value, "__module__", package))  # its home loaded: the attribute stays
+            assert getattr(module, name) is value, f"{package}.{name} is shadowed by its submodule"

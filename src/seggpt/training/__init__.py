@@ -35,7 +35,7 @@ __getattr__, __dir__ = lazy_attributes(
         "Trainer": "seggpt.training.trainer",
         "build_example": "seggpt.training.pairs",
         "check_run_folder": "seggpt.training.state",
-        "distributed": "seggpt.training.distributed",
         "load_config": "seggpt.training.config",
     },
+    submodules=("distributed",),
 )
