@@ -23,9 +23,11 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from seggpt import load_model
-from seggpt.app.layout import EXAMPLES, build_app, launch
+from seggpt.app.layout import EXAMPLES as EXAMPLES_ROOT
+from seggpt.app.layout import build_app, launch
 from seggpt.cli.main import main
 
+EXAMPLES = EXAMPLES_ROOT / "shapes"
 QUERIES = sorted((EXAMPLES / "queries").glob("*.png"))
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 
@@ -188,6 +190,23 @@ def test_browser_painted_mask(url: str, browser: Any, tmp_path: Path) -> None:
     assert "class 2" in page.locator("#legend").inner_html() and "#00c800" in page.locator("#legend").inner_html()
     page.close()
     assert set(np.unique(_labels(tmp_path / "painted.png")).tolist()) <= {0, 2}
+
+
+def test_browser_example_is_the_quick_start(url: str, browser: Any, tmp_path: Path) -> None:
+    """The first example under the prompts fills the README's Quick start (nuclei, two prompts, four queries,
+    instance); segmenting it in the page gives the labels `seggpt segment` gives."""
+    nuclei = EXAMPLES_ROOT / "nuclei"
+    prompts = [(nuclei / f"prompt_{i}.png", nuclei / f"prompt_{i}_mask.png") for i in (0, 1)]
+    queries = sorted((nuclei / "queries").glob("*.png"))
+    expected = _segment_cli(tmp_path / "cli", prompts, queries, "instance")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page.goto(url)
+    page.get_by_text("nuclei (microscopy").first.click()
+    page.locator("#queries").get_by_text("query_3", exact=True).first.wait_for()  # the last query is in
+    _segment_and_download(page, "query_1", tmp_path / "downloaded.png")
+    assert page.locator("#overlays img").count() == len(queries)
+    page.close()
+    np.testing.assert_array_equal(_labels(tmp_path / "downloaded.png"), _labels(expected / "query_1.png"))
 
 
 @pytest.mark.parametrize(

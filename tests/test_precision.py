@@ -48,6 +48,32 @@ def test_int8_quantises_a_copy_of_the_linear_layers(tiny_model: Callable[..., Se
     assert prepare_model(model, "fp32", torch.device("cpu")) is model
 
 
+def test_int8_runner_is_torch_dynamic_quantisation_sharing_the_other_weights(tiny_model: Callable[..., SegGPT]) -> None:
+    """The runner computes exactly what `quantize_dynamic` (per-channel qconfig) on a deep copy computes, while
+    every non-Linear parameter is the fp32 model's own tensor (no second copy of the model in memory)."""
+    import copy
+    import warnings
+
+    from torch.ao.quantization import quantize_dynamic
+
+    model = tiny_model()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = quantize_dynamic(copy.deepcopy(model), {nn.Linear: precision._int8_qconfig()}, dtype=torch.qint8)
+    runner = precision.quantize_int8(model)
+    h, w = model.config.query_size
+    g = torch.Generator().manual_seed(0)
+    images, targets = torch.randn(2, 3, 2 * h, w, generator=g), torch.randn(2, 3, 2 * h, w, generator=g)
+    kwargs = {"seg_type": "instance", "ensemble_groups": torch.zeros(2, dtype=torch.long), "query_only": True}
+    with torch.inference_mode():
+        torch.testing.assert_close(
+            runner(images, targets, **kwargs), reference(images, targets, **kwargs), rtol=0, atol=0
+        )
+    shared = {t.data_ptr() for t in model.parameters()}
+    kept = list(runner.parameters())  # quantised Linear weights are packed params, not Parameters
+    assert kept and all(t.data_ptr() in shared for t in kept)
+
+
 def test_int8_labels_agree_with_fp32_on_the_example_scenes() -> None:
     """The embedded default model on examples/shapes: int8 decodes (almost) the labels fp32 decodes."""
     model = load_model("seggpt-default")

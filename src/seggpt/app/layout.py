@@ -25,7 +25,11 @@ from seggpt.app.videos import first_frame, segment_video
 
 PROMPT_SLOTS = 3  # prompt image + mask pairs on the page; the first is open, the others folded
 KEEP_RESULTS_S = 3600  # a request's files are deleted this long after it
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "shapes"  # present in a source checkout
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"  # present in a source checkout
+EXAMPLE_SETS = (  # folder under EXAMPLES (prompt_<i>.png + prompt_<i>_mask.png, queries/), type, label
+    ("nuclei", "instance", "nuclei (microscopy, the README's Quick start): two prompts, four queries"),
+    ("shapes", "semantic", "shapes: two prompts with label maps, four queries (semantic)"),
+)
 INTRO = """# SegGPT: segment everything in context
 Show the model an example image with its mask (paint it with the brush, one colour per class, or upload a mask
 file); it segments the same kind of thing in the query images. The example under the prompts fills everything in
@@ -109,9 +113,10 @@ def _prompt_slot(number: int) -> tuple[gr.Image, gr.ImageEditor, gr.File]:
     return image, painter, mask
 
 
-def _example_prompts() -> list[str]:
-    """Image and mask files of the two shapes prompts, in slot order."""
-    return [str(EXAMPLES / name) for name in ("prompt_0.png", "prompt_0_mask.png", "prompt_1.png", "prompt_1_mask.png")]
+def _example_row(folder: Path, seg_type: str) -> list[Any]:
+    """One example's inputs: its two prompts' image and mask files in slot order, its queries, the type."""
+    prompts = [str(folder / f"prompt_{i}{suffix}.png") for i in (0, 1) for suffix in ("", "_mask")]
+    return [*prompts, sorted(str(p) for p in (folder / "queries").glob("*.png")), seg_type]
 
 
 def _image_tab(model: SegGPT, limits: Limits, dtype: str, work_dir: Path) -> None:
@@ -136,13 +141,14 @@ def _image_tab(model: SegGPT, limits: Limits, dtype: str, work_dir: Path) -> Non
             files = gr.File(
                 label="Downloads: label PNG, binary masks, COCO RLE JSON", file_count="multiple", elem_id="image-files"
             )
-    if EXAMPLES.is_dir():
+    examples = [(EXAMPLES / name, seg, label) for name, seg, label in EXAMPLE_SETS if (EXAMPLES / name).is_dir()]
+    if examples:
         with left:  # under the prompts, once every input it fills exists
             gr.Examples(
-                [[*_example_prompts(), sorted(str(p) for p in (EXAMPLES / "queries").glob("*.png")), "semantic"]],
+                [_example_row(folder, seg) for folder, seg, _ in examples],
                 inputs=[slots[0][0], slots[0][2], slots[1][0], slots[1][2], queries, seg_type],
                 label="Examples (click to fill the prompts and queries)",
-                example_labels=["shapes: two prompts with masks, four queries (semantic)"],
+                example_labels=[label for _, _, label in examples],
             )
 
     @user_errors

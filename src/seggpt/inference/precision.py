@@ -18,7 +18,7 @@ import functools
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import torch
 from torch import nn
@@ -97,14 +97,42 @@ def autocast(precision: Resolved, device: torch.device | str) -> contextlib.Abst
     return torch.autocast(torch.device(device).type, dtype=dtype)
 
 
+def _int8_qconfig() -> Any:
+    """torch.ao's per-channel dynamic qconfig: one int8 scale per output channel of each weight (CamVid label
+    agreement with fp32 98.1 % against 98.0 % for one scale per tensor; README, "Benchmarks")."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from torch.ao.quantization import per_channel_dynamic_qconfig
+
+    return per_channel_dynamic_qconfig
+
+
 def quantize_int8(model: nn.Module) -> nn.Module:
-    """A copy of `model` (on CPU, fp32) with every nn.Linear dynamically quantised to int8; `model` is unchanged."""
-    model = copy.deepcopy(model).float().eval()
+    """`model` with every nn.Linear dynamically quantised to int8 (`torch.ao` dynamic quantisation: qint8
+    weights with a scale per output channel, activations quantised per batch); `model` itself is unchanged.
+
+    Only the Linear layers are new: every other module is a shallow clone that shares its parameters and
+    buffers with `model`, so the runner adds the int8 weights (~1/4 of the fp32 Linear weights) to memory, not a
+    second copy of the model. A model that is not fp32 on the CPU is converted on a deep copy instead.
+    """
+    if any(t.dtype != torch.float32 or t.device.type != "cpu" for t in (*model.parameters(), *model.buffers())):
+        model = copy.deepcopy(model).float().cpu()
     with warnings.catch_warnings():  # torch.ao.quantization is deprecated for torchao, which we do not depend on
         warnings.simplefilter("ignore")
-        from torch.ao.quantization import quantize_dynamic
+        from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
-        return quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+        def convert(module: nn.Module) -> nn.Module:
+            if type(module) is nn.Linear:
+                observed = copy.copy(module)  # from_float reads the qconfig off the module it converts
+                observed.qconfig = _int8_qconfig()  # type: ignore[assignment]
+                return DynamicLinear.from_float(observed)
+            clone = copy.copy(module)
+            clone._parameters = dict(module._parameters)
+            clone._buffers = dict(module._buffers)
+            clone._modules = {name: convert(child) for name, child in module._modules.items() if child is not None}
+            return clone
+
+        return convert(model).eval()
 
 
 def prepare_model(model: nn.Module, precision: Resolved, device: torch.device, compile: bool = False) -> nn.Module:
