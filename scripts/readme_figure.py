@@ -74,15 +74,16 @@ def main() -> None:
         """Class ids -> 1..K in `ids` order (the colour rows); ids that no prompt shows -> 0."""
         return np.where(np.isin(labels, ids), np.searchsorted(ids, labels) + 1, 0)
 
-    rows = [[overlay(read(i), index(read_labels(m)), SHOW_COLOURS) for i, m in zip(images, prompts)]]
-    rows.append([overlay(read(q), index(p.labels), SHOW_COLOURS) for q, p in zip(queries, predictions)])
+    prompt_maps = [index(read_labels(m)) for m in prompts]
+    answers = [index(p.labels) for p in predictions]
+    rows = [[overlay(read(i), m, SHOW_COLOURS) for i, m in zip(images, prompt_maps)]]
+    rows.append([overlay(read(q), a, SHOW_COLOURS) for q, a in zip(queries, answers)])
     truths = [args.examples / "truth" / q.name for q in queries]
     if all(t.is_file() for t in truths):
-        rows.append([overlay(read(q), index(read_labels(t)), SHOW_COLOURS) for q, t in zip(queries, truths)])
-        score = mean_iou([index(p.labels) for p in predictions], [index(read_labels(t)) for t in truths])
         truth_maps = [index(read_labels(t)) for t in truths]
-        pasted = [resize_labels(index(read_labels(prompts[0])), t.shape) for t in truth_maps]
-        paste = mean_iou(pasted, truth_maps)
+        rows.append([overlay(read(q), t, SHOW_COLOURS) for q, t in zip(queries, truth_maps)])
+        score = mean_iou(answers, truth_maps)
+        paste = mean_iou([resize_labels(prompt_maps[0], t.shape) for t in truth_maps], truth_maps)
         print(f"mean IoU of the prompts' classes against truth/: {score:.3f} (pasting prompt 0's mask: {paste:.3f})")
     width = max(len(r) for r in rows)
     h, w = args.tile, round(args.tile * rows[1][0].shape[1] / rows[1][0].shape[0])

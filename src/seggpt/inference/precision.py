@@ -121,10 +121,12 @@ def quantize_int8(model: nn.Module) -> nn.Module:
         warnings.simplefilter("ignore")
         from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
+        qconfig = _int8_qconfig()
+
         def convert(module: nn.Module) -> nn.Module:
             if type(module) is nn.Linear:
                 observed = copy.copy(module)  # from_float reads the qconfig off the module it converts
-                observed.qconfig = _int8_qconfig()  # type: ignore[assignment]
+                observed.qconfig = qconfig  # type: ignore[assignment]
                 return DynamicLinear.from_float(observed)
             clone = copy.copy(module)
             clone._parameters = dict(module._parameters)
@@ -138,7 +140,8 @@ def quantize_int8(model: nn.Module) -> nn.Module:
 def prepare_model(model: nn.Module, precision: Resolved, device: torch.device, compile: bool = False) -> nn.Module:
     """The module to run: `model` in eval mode on `device`, int8-quantised for int8, compiled with `compile`.
 
-    The returned module may be a copy (int8) or a compiled wrapper; keep `model` for its config and weights.
+    The returned module may be an int8 clone (new Linear layers, every other tensor shared with `model`) or a
+    compiled wrapper; keep `model` for its config and weights.
     """
     model = model.to(device).eval()
     runner = quantize_int8(model) if precision == "int8" else model
