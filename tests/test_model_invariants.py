@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 import torch
 
 from conftest import random_canvases
@@ -137,3 +138,54 @@ def test_decoding_one_canvas_per_group_equals_selecting_it(tiny_model: ModelFact
         part = model(image_canvas, target_canvas, ensemble_groups=groups, query_only=True, decode_index=first)
     assert part.shape == (2, *full.shape[1:])
     torch.testing.assert_close(part, full[first], atol=1e-6, rtol=1e-5)
+
+
+def group_canvases(model: SegGPT, prompts_per_query: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random canvases in groups whose canvases share their query half, and the (B,) group ids."""
+    groups = torch.cat([torch.full((n,), g, dtype=torch.long) for g, n in enumerate(prompts_per_query)])
+    image_canvas, target_canvas = random_canvases(model.config, len(groups))
+    H = model.config.image_size[0]
+    first = torch.tensor([groups.tolist().index(g) for g in groups.tolist()])
+    image_canvas[:, :, H // 2 :] = image_canvas[first, :, H // 2 :]
+    return image_canvas, target_canvas, groups
+
+
+def test_shared_query_equals_the_ensemble_canvas_by_canvas(tiny_model: ModelFactory) -> None:
+    model = tiny_model()
+    image_canvas, target_canvas, groups = group_canvases(model, [3, 1, 2])
+    seg_type = torch.tensor([1, 1, 1, 0, 1, 1])
+    for kwargs in (
+        {},
+        {"query_only": True},
+        {"query_only": True, "decode_index": torch.tensor([0, 3, 4])},
+        {"decode_index": torch.tensor([5, 1])},
+    ):
+        plain = run(model, image_canvas, target_canvas, ensemble_groups=groups, seg_type=seg_type, **kwargs)
+        shared = run(
+            model, image_canvas, target_canvas, ensemble_groups=groups, seg_type=seg_type, shared_query=True, **kwargs
+        )
+        assert shared.shape == plain.shape
+        torch.testing.assert_close(shared, plain, atol=ATOL, rtol=0)
+
+
+def test_shared_query_refuses_a_group_with_two_queries(tiny_model: ModelFactory) -> None:
+    model = tiny_model()
+    image_canvas, target_canvas, groups = group_canvases(model, [2])
+    image_canvas[1, :, -1, -1] += 1.0  # one pixel of the second canvas's query differs
+    with pytest.raises(ValueError, match="differ in their query half"):
+        run(model, image_canvas, target_canvas, ensemble_groups=groups, shared_query=True)
+    with pytest.raises(ValueError, match="needs ensemble_groups"):
+        run(model, image_canvas, target_canvas, shared_query=True)
+
+
+def test_shared_query_has_gradients_equal_to_the_plain_ensemble(tiny_model: ModelFactory) -> None:
+    """In-context tuning differentiates through the ensemble (the model frozen in eval mode, the prompt learnt)."""
+    model = tiny_model()
+    image_canvas, target_canvas, groups = group_canvases(model, [2, 2])
+    grads = []
+    for shared in (False, True):
+        prompt = target_canvas.clone().requires_grad_(True)
+        out = model(image_canvas, prompt, ensemble_groups=groups, query_only=True, shared_query=shared)
+        out.square().sum().backward()
+        grads.append(prompt.grad)
+    torch.testing.assert_close(grads[1], grads[0], atol=1e-4, rtol=1e-4)

@@ -29,6 +29,10 @@ def check_fixture(
     expected = io[f"{case}.pred"]
     assert pred.shape == expected.shape
     torch.testing.assert_close(pred, expected, atol=1e-5, rtol=0)
+    if ensemble:  # the query computed once for the group reproduces the official ensemble too
+        with torch.no_grad():
+            shared = model(image_canvas, target_canvas, seg_type=seg_type, ensemble_groups=groups, shared_query=True)  # type: ignore[arg-type]
+        torch.testing.assert_close(shared, expected, atol=1e-5, rtol=0)
     torch.testing.assert_close(loss, io[f"{case}.loss"].reshape(()), atol=1e-5, rtol=0)
 
 

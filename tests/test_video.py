@@ -37,8 +37,10 @@ class PerfectModel(nn.Module):
         ensemble_groups=None,
         query_only=False,
         decode_index=None,
+        shared_query=False,
     ):
         n = image_canvas.shape[0]
+        assert shared_query  # the prompts share the frame: its half is computed once
         assert query_only and ensemble_groups is not None and torch.equal(ensemble_groups, torch.zeros(n).long())
         assert decode_index is not None and decode_index.tolist() == [0]  # only the first canvas is decoded
         self.calls.append({"n": n, "targets": target_canvas[:, :, :h].clone(), "images": image_canvas.clone()})

@@ -65,7 +65,9 @@ def paint_queries(
         target_canvas = torch.cat([prompt_targets, query_targets.repeat_interleave(P, dim=0)], dim=2)
     device = query_images.device
     groups = torch.arange(Q, device=device).repeat_interleave(P) if ensemble else None
-    extra = {"decode_index": torch.arange(Q, device=device) * P} if first_canvas_only else {}  # else: plain call
+    extra: dict[str, object] = {"shared_query": True} if ensemble else {}  # a group's query half runs once
+    if first_canvas_only:
+        extra["decode_index"] = torch.arange(Q, device=device) * P
     if isinstance(seg_type, Tensor):
         seg_type = seg_type.to(device).repeat_interleave(P)
     param = next(model.parameters(), None)

@@ -100,18 +100,23 @@ class Attention(nn.Module):
         q, k, v = qkv.unbind(0)  # (B, nh, h*w, hd)
         if query_rows is not None:
             q = q[:, :, (h - query_rows) * w :]
-        if self.use_rel_pos:
-            # GPU: fused kernels take q/k widths that are multiples of 8 and v at its own width; the CPU's
-            # fused kernel needs equal widths (and keeps the exact CPU numerics unpadded).
-            on_gpu = q.device.type == "cuda"
-            q, k, v = fold_rel_pos(
-                q, k, v, self.rel_pos_h, self.rel_pos_w, (h, w), multiple=8 if on_gpu else 1, pad_v=not on_gpu
-            )
-            out = F.scaled_dot_product_attention(q, k, v, scale=1.0)[..., : C // self.num_heads]
-        else:
-            out = F.scaled_dot_product_attention(q, k, v)  # scale hd ** -0.5, as the official
+        out = self.attend(q, k, v, (h, w))
         rows = q.shape[2] // w
         return self.proj(out.transpose(1, 2).reshape(B, rows, w, C))
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, grid_size: tuple[int, int]) -> Tensor:
+        """Attention of (B, nh, Nq, hd) queries (the last Nq tokens of the grid) over (B, nh, h*w, hd) keys and
+        values, relative positions included; returns (B, nh, Nq, hd), before the output projection."""
+        hd = q.shape[-1]
+        if not self.use_rel_pos:
+            return F.scaled_dot_product_attention(q, k, v)  # scale hd ** -0.5, as the official
+        # GPU: fused kernels take q/k widths that are multiples of 8 and v at its own width; the CPU's
+        # fused kernel needs equal widths (and keeps the exact CPU numerics unpadded).
+        on_gpu = q.device.type == "cuda"
+        q, k, v = fold_rel_pos(
+            q, k, v, self.rel_pos_h, self.rel_pos_w, grid_size, multiple=8 if on_gpu else 1, pad_v=not on_gpu
+        )
+        return F.scaled_dot_product_attention(q, k, v, scale=1.0)[..., :hd]
 
 
 def fold_rel_pos(
@@ -152,10 +157,12 @@ def fold_rel_pos(
     rel_h = torch.einsum("bnhwc,hkc->bnhwk", r_q, Rh).reshape(B, nh, Nq, h)
     rel_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, Rw).reshape(B, nh, Nq, w)
     extra = -(hd + h + w) % multiple  # zero columns up to the multiple
-    q = F.pad(torch.cat([q * hd**-0.5, rel_h, rel_w], dim=-1), (0, extra))
+    zeros = q.new_zeros(B, nh, Nq, extra)
+    q = torch.cat([q * hd**-0.5, rel_h, rel_w, zeros], dim=-1)  # one copy (a pad after the cat was a second)
     eye_h = torch.eye(h, dtype=k.dtype, device=k.device).repeat_interleave(w, dim=0)  # (h*w, h) row one-hot
     eye_w = torch.eye(w, dtype=k.dtype, device=k.device).repeat(h, 1)  # (h*w, w) column one-hot
-    k = F.pad(torch.cat([k, eye_h.expand(B, nh, -1, -1), eye_w.expand(B, nh, -1, -1)], dim=-1), (0, extra))
+    onehot = torch.cat([eye_h, eye_w, eye_h.new_zeros(h * w, extra)], dim=-1).expand(B, nh, -1, -1)
+    k = torch.cat([k, onehot], dim=-1)
     return q, k, F.pad(v, (0, h + w + extra)) if pad_v else v
 
 

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from seggpt.model.config import SegGPTConfig
+from seggpt.model.ensemble import encode_shared
 from seggpt.model.layers import Block, LayerNorm2d, PatchEmbed, resize_abs_pos
 
 SegType = Literal["instance", "semantic"]
@@ -139,6 +140,7 @@ class SegGPT(nn.Module):
         ensemble_groups: Tensor | None = None,
         query_only: bool = False,
         decode_index: Tensor | None = None,
+        shared_query: bool = False,
     ) -> Tensor:
         """Predict the target canvas: the model's low-level call.
 
@@ -159,6 +161,10 @@ class SegGPT(nn.Module):
             decode_index: (B',) int64 canvases to decode (default all): the same outputs as decoding all and
                 selecting these, for a fraction of the decoder's cost. The official feature ensemble reads
                 the first canvas of each group (the others differ only in the query's top row).
+            shared_query: the canvases of each ensemble group have the same query half (as the feature
+                ensemble builds them; checked): compute it once per group (`seggpt.model.ensemble`), the same
+                outputs for far less work with several prompts. Needs `ensemble_groups`; evaluation mode only
+                (in training it is ignored: stochastic depth drops canvases one by one).
 
         Returns:
             (B, 3, H, W) predicted target canvas in normalized space, or (B, 3, H/2, W) with `query_only`;
@@ -176,9 +182,14 @@ class SegGPT(nn.Module):
         if isinstance(seg_type, str):
             seg_type = torch.full((B,), seg_type_code(seg_type), dtype=torch.long, device=image_canvas.device)
         tokens = self.embed(image_canvas, target_canvas, bool_masked_pos, seg_type)
-        features = self.encode(tokens, ensemble_groups, query_only)
-        if decode_index is not None:
-            features = [f[decode_index] for f in features]
+        if shared_query and ensemble_groups is None:
+            raise ValueError("shared_query needs ensemble_groups (the canvases that share a query)")
+        if shared_query and ensemble_groups is not None and not self.training:
+            features = encode_shared(self, tokens, ensemble_groups, query_only, decode_index)
+        else:
+            features = self.encode(tokens, ensemble_groups, query_only)
+            if decode_index is not None:
+                features = [f[decode_index] for f in features]
         out = self.decode(features)
         if query_only:
             return out[:, :, self.patch_size :]  # drop the halo row of patches
