@@ -7,7 +7,9 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from seggpt.cli.main import main
 from seggpt.data import FEWSHOT_LAYOUTS
@@ -43,6 +45,10 @@ def test_semantic_runner_scores_predictions_without_a_model(tmp_path: Path) -> N
     outcome = run_semantic(options, RunOptions(Source(predictions=tmp_path / "pred"), tmp_path / "out"))
     assert outcome is not None and outcome.report.miou == 1.0
     assert outcome.report.settings["num_classes"] == 3 and outcome.report.settings["model"] is None
+    first = sorted((tmp_path / "pred").glob("*.png"))[0]  # one prediction rewritten: the rerun scores it again
+    Image.fromarray(np.full(np.asarray(Image.open(first)).shape, 3, dtype=np.uint8)).save(first)  # all "none"
+    again = run_semantic(options, RunOptions(Source(predictions=tmp_path / "pred"), tmp_path / "out"))
+    assert again is not None and again.report.miou < 1.0
 
 
 def test_exactly_one_source_is_named_in_one_line(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -89,6 +90,14 @@ def test_cli_scores_results_and_resumes(tmp_path: Path, capsys: pytest.CaptureFi
         assert sorted(archive.namelist())[:2] == ["Annotations/toy/00000.png", "Annotations/toy/00001.png"]
     records = (tmp_path / "o" / "items.jsonl").read_text()
     assert main(args) == 0 and (tmp_path / "o" / "items.jsonl").read_text() == records  # resumed, not rescored
+    capsys.readouterr()
+    edited = tmp_path / "edited"  # a results folder whose frames are rewritten between two runs
+    shutil.copytree(truth, edited)
+    edited_args = [*args[:-4], "--results", str(edited), "--output", str(tmp_path / "e")]
+    assert main(edited_args) == 0 and json.loads((tmp_path / "e" / "vos.json").read_text())["overall"]["J&F-Mean"] == 1
+    _png(edited / "toy" / "00002.png", np.zeros((24, 32), dtype=np.uint8))  # the object lost in a scored frame
+    assert main(edited_args) == 0
+    assert json.loads((tmp_path / "e" / "vos.json").read_text())["overall"]["J&F-Mean"] < 0.9  # scored again
     other = [*args[:-4], "--results", str(tmp_path / "davis"), "--output", str(tmp_path / "o")]
     assert main(other) == 2
     assert "other settings (results)" in capsys.readouterr().err

@@ -39,9 +39,16 @@ def model_fingerprint(model: str | Path | None) -> str | None:
         from seggpt.model.hub import DEFAULT_MODEL, DEFAULT_MODEL_FILE
 
         path = DEFAULT_MODEL_FILE if model == DEFAULT_MODEL else path
+    return files_stamp(path) or str(model)
+
+
+def files_stamp(path: str | Path) -> str:
+    """Name, size and modification time of a file, or of every file under a folder ("" when there are none):
+    what changes when the file(s) are rewritten, without reading them."""
+    path = Path(path)
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    stats = [(p.name, p.stat()) for p in files if p.exists()]
-    return ";".join(f"{name}:{st.st_size}:{st.st_mtime_ns}" for name, st in stats) or str(model)
+    stats = [(p.relative_to(path).as_posix() if path.is_dir() else p.name, p.stat()) for p in files if p.exists()]
+    return ";".join(f"{name}:{st.st_size}:{st.st_mtime_ns}" for name, st in stats)
 
 
 class ResultCache:

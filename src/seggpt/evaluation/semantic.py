@@ -20,7 +20,7 @@ from tqdm import tqdm
 from seggpt.data.camvid import CAMVID_CLASSES
 from seggpt.data.folder import label_map_pairs
 from seggpt.data.io import load_label_map
-from seggpt.evaluation.cache import ResultCache, model_fingerprint
+from seggpt.evaluation.cache import ResultCache, files_stamp, model_fingerprint
 from seggpt.evaluation.metrics import confusion_matrix, iou_per_class
 from seggpt.evaluation.runs import ImageSegmenter, Outcome, RunOptions, image_segmenter, model_segmenter, write_report
 
@@ -118,7 +118,8 @@ def evaluate_semantic(
 
     for image_path, label_path in pairs:
         key = image_path.stem
-        if key in cache:
+        stamp = files_stamp(Path(predictions) / f"{key}.png") if predictions is not None else None
+        if key in cache and cache.items[key].get("predictions_stamp") == stamp:  # a rewritten file: scored again
             continue
         target = load_label_map(label_path)
         if segmenter is not None:
@@ -127,7 +128,7 @@ def evaluate_semantic(
         else:
             pred = load_label_map(Path(predictions) / f"{key}.png")  # type: ignore[arg-type]
         cm = confusion_matrix(pred, target, num_classes + 1, ignore_index)
-        cache.add(key, {"confusion": cm.ravel().tolist()})
+        cache.add(key, {"confusion": cm.ravel().tolist(), "predictions_stamp": stamp})
     size = (num_classes + 1) ** 2
     total = np.zeros(size, dtype=np.int64)
     for record in cache.gather().values():  # every shard's items under torchrun

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from seggpt.atomic import atomic_write
 from seggpt.data.davis import DavisSequence, davis_sequences, read_davis_annotation, read_result_labels
-from seggpt.evaluation.cache import ResultCache
+from seggpt.evaluation.cache import ResultCache, files_stamp
 from seggpt.evaluation.metrics import Statistics, boundary_f_measure, region_similarity, sequence_statistics
 from seggpt.evaluation.runs import Outcome, RunOptions, VideoPropagator, video_segmenter, write_report
 from seggpt.safety import check_not_inputs
@@ -224,8 +224,10 @@ def run_vos(options: VosOptions, run: RunOptions) -> Outcome[VosReport] | None:
             if not (cache.resumed and has_results(sequence, run.output)):  # only this run's own results
                 predict_sequence(segmenter, sequence, run.output)
     for sequence in tqdm(mine, desc="score"):
-        if sequence.name not in cache:
-            cache.add(sequence.name, {"objects": [s.to_dict() for s in score_sequence(sequence, results_dir)]})
+        stamp = files_stamp(results_dir / sequence.name)  # rewritten results are scored again
+        if cache.items.get(sequence.name, {}).get("results_stamp") != stamp:
+            objects = [s.to_dict() for s in score_sequence(sequence, results_dir)]
+            cache.add(sequence.name, {"objects": objects, "results_stamp": stamp})
     cache.gather()
     if not run.shard.is_main:
         return None
