@@ -27,7 +27,8 @@ from PIL import Image
 from seggpt import VideoSegmenter, load_model
 from seggpt.data.davis import find_first_annotation
 from seggpt.inference.precision import PRECISIONS, resolve_dtype
-from seggpt.inference.video_io import FrameSource, ResultWriter, davis_palette, read_first_mask
+from seggpt.inference.video_io import FrameSource, davis_palette, read_first_mask
+from seggpt.inference.video_outputs import ResultWriter
 
 
 def synthetic_frames(folder: Path, count: int, size: tuple[int, int]) -> Path:

@@ -15,13 +15,8 @@ from pycocotools import mask as mask_utils
 
 from seggpt.cli.main import main
 from seggpt.data.davis import find_first_annotation
-from seggpt.inference.video_io import (
-    FrameSource,
-    OverlayWriter,
-    ResultWriter,
-    davis_palette,
-    read_first_mask,
-)
+from seggpt.inference.video_io import FrameSource, davis_palette, read_first_mask
+from seggpt.inference.video_outputs import OverlayWriter, ResultWriter
 from seggpt.model import save_model
 from seggpt.model.config import get_preset
 from seggpt.model.seggpt import build_seggpt

@@ -99,7 +99,8 @@ def predict_sequence(segmenter: VideoPropagator, sequence: DavisSequence, output
     The folder appears only once every frame is written (``ResultWriter``). Returns the sequence's folder.
     """
     from seggpt.data.io import load_rgb
-    from seggpt.inference.video_io import ResultWriter, davis_palette
+    from seggpt.inference.video_io import davis_palette
+    from seggpt.inference.video_outputs import ResultWriter
 
     first_mask, _ = read_davis_annotation(sequence.annotations[0], sequence.year)
     frames: Iterator[np.ndarray] = (load_rgb(path) for path in sequence.frames)

@@ -3,8 +3,7 @@
 Inputs: a video file (PyAV), a folder of frames (sorted naturally), and the DAVIS
 (`JPEGImages/<res>/<seq>` + `Annotations/<res>/<seq>/00000.png`) and YouTube-VOS
 (`JPEGImages/<vid>/*.jpg` + `Annotations/<vid>/*.png`) layouts. The outputs (indexed PNGs per frame, an
-overlay video, RLE JSON) are `video_outputs.VIDEO_OUTPUTS`; `ResultWriter` and `OverlayWriter` are also
-importable from here.
+overlay video, RLE JSON) are `video_outputs.VIDEO_OUTPUTS`.
 """
 
 from __future__ import annotations
@@ -20,8 +19,6 @@ from PIL import Image
 
 from seggpt.data.davis import find_first_annotation
 from seggpt.data.io import is_single_object, load_mask, load_rgb, natural_key
-from seggpt.inference.video_outputs import OverlayWriter as OverlayWriter
-from seggpt.inference.video_outputs import ResultWriter as ResultWriter
 from seggpt.inference.video_outputs import check_indexed_ids
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
