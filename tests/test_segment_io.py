@@ -30,6 +30,19 @@ def test_load_rgb_any_mode(tmp_path: Path, mode: str) -> None:
     assert out.shape == (5, 7, 3) and out.dtype == np.uint8
     if mode == "I;16":
         np.testing.assert_array_equal(out[..., 1], rgb[..., 0])
+    else:
+        with Image.open(path) as stored:
+            np.testing.assert_array_equal(out, np.asarray(stored.convert("RGB")))
+
+
+def test_large_image_is_read_in_bands_equal_to_a_whole_conversion(tmp_path: Path) -> None:
+    """load_rgb converts a band of rows at a time (4M pixels): an image of several bands reads the same."""
+    rng = np.random.default_rng(1)
+    image = Image.fromarray(rng.integers(0, 256, (2100, 4096, 3), dtype=np.uint8)).convert("P")  # 3 bands
+    path = _save(tmp_path, image, "tall.png")
+    out = load_rgb(path)
+    with Image.open(path) as stored:
+        np.testing.assert_array_equal(out, np.asarray(stored.convert("RGB")))
 
 
 def test_exif_orientation_is_applied(tmp_path: Path) -> None:

@@ -128,3 +128,34 @@ def test_output_registry_writes_exactly_the_listed_paths(tmp_path: Path) -> None
         parse_formats("label,gif")
     with pytest.raises(ValueError, match="unknown"):
         parse_formats(" , ")
+
+
+@pytest.mark.parametrize("class_ids", [[2, 5], [300, 70000]])
+def test_nearest_prediction_writes_without_full_resolution_labels(tmp_path: Path, class_ids: list[int]) -> None:
+    """A large query's outputs come from the small decoded index: `labels` (8 bytes a pixel) is never built."""
+    import torch
+
+    from seggpt.inference.prediction import decode_colour_output
+    from seggpt.inference.writers import write_outputs
+
+    colours = palette(len(class_ids))
+    small = np.zeros((4, 6, 3), np.float32)
+    small[1:3, 1:4] = colours[1]
+    small[3:, 3:] = colours[2]
+    image = np.random.default_rng(0).integers(0, 256, (1100, 1000, 3), dtype=np.uint8)  # > 1M px: blends in 2 bands
+    colour = torch.from_numpy(small).permute(2, 0, 1)
+    lazy = decode_colour_output(colour, (1100, 1000), np.array(class_ids), colours, query_image=image)
+    formats = ["mask", "overlay", "rle"] + (["label"] if max(class_ids) <= 65535 else [])
+    write_outputs(tmp_path / "lazy", Path("q.png"), lazy, formats)
+    assert "labels" not in vars(lazy) and lazy.size == (1100, 1000)
+    assert lazy.compact_labels().dtype == (np.uint8 if max(class_ids) <= 255 else np.uint32)
+    plain = Prediction(lazy.labels, lazy.colour, lazy.confidence, lazy.class_ids, colours, image)
+    np.testing.assert_array_equal(lazy.compact_labels(), plain.labels)
+    assert set(np.unique(plain.labels).tolist()) == {0, *class_ids}
+    write_outputs(tmp_path / "plain", Path("q.png"), plain, formats)
+    for path in sorted((tmp_path / "plain").iterdir()):
+        assert path.read_bytes() == (tmp_path / "lazy" / path.name).read_bytes(), path.name
+    # the banded blend equals the whole-image formula
+    paint = colours[np.searchsorted(lazy.class_ids, plain.labels) + 1].astype(np.float32)
+    expected = np.where(plain.labels[..., None] > 0, 0.5 * image + 0.5 * paint, image.astype(np.float32))
+    np.testing.assert_array_equal(lazy.overlay(), np.rint(expected).clip(0, 255).astype(np.uint8))

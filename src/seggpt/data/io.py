@@ -60,9 +60,8 @@ def _open(path: PathLike) -> Image.Image:
         image = Image.open(path)
         if image.width * image.height <= limit:
             image.load()
-            upright = ImageOps.exif_transpose(image) or image
-            upright.format = image.format  # exif_transpose returns a copy without it
-            return upright
+            ImageOps.exif_transpose(image, in_place=True)  # in place: a copy would double a large image's memory
+            return image
     except Image.DecompressionBombError as err:
         raise ValueError(f"{path} declares a size too large to decode safely (decompression bomb?): {err}") from err
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
@@ -110,7 +109,13 @@ def load_rgb(path: PathLike) -> NDArray[np.uint8]:
     if image.mode in _SIXTEEN_BIT_MODES or image.mode == "F":
         gray = _to_uint8(np.asarray(image))
         return np.repeat(gray[..., None], 3, axis=-1)
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    W, H = image.size
+    rgb = np.empty((H, W, 3), dtype=np.uint8)
+    rows = max(1, (1 << 22) // max(1, W))  # converted a band at a time: PIL's whole-image copies would be
+    for top in range(0, H, rows):  # two or three times the array itself on a large image
+        band = image.crop((0, top, W, min(H, top + rows)))
+        rgb[top : top + rows] = np.asarray(band if band.mode == "RGB" else band.convert("RGB"))
+    return rgb
 
 
 def load_mask(path: PathLike) -> NDArray[Any]:
@@ -145,7 +150,13 @@ def load_mask(path: PathLike) -> NDArray[Any]:
         if array.dtype.byteorder == ">":  # I;16B: keep the values, native byte order
             array = array.astype(array.dtype.newbyteorder("="))
         return array
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    W, H = image.size
+    rgb = np.empty((H, W, 3), dtype=np.uint8)
+    rows = max(1, (1 << 22) // max(1, W))  # converted a band at a time: PIL's whole-image copies would be
+    for top in range(0, H, rows):  # two or three times the array itself on a large image
+        band = image.crop((0, top, W, min(H, top + rows)))
+        rgb[top : top + rows] = np.asarray(band if band.mode == "RGB" else band.convert("RGB"))
+    return rgb
 
 
 def load_label_map(path: PathLike) -> NDArray[np.int64]:

@@ -74,6 +74,10 @@ def blend(
 ) -> NDArray[np.uint8]:
     """The one overlay: (H, W, 3) uint8 `paint` colours blended over `image` with weight `alpha` where
     `foreground` (H, W) is set; the image elsewhere. Rounded to the nearest integer."""
-    base = image.astype(np.float32)
-    out = np.where(foreground[..., None], (1 - alpha) * base + alpha * paint.astype(np.float32), base)
-    return np.rint(out).clip(0, 255).astype(np.uint8)
+    out = np.empty_like(image)
+    rows = max(1, (1 << 20) // max(1, image.shape[1]))  # a million pixels at a time: float copies stay small
+    for r in range(0, image.shape[0], rows):
+        base = image[r : r + rows].astype(np.float32)
+        mixed = (1 - alpha) * base + alpha * paint[r : r + rows].astype(np.float32)
+        out[r : r + rows] = np.rint(np.where(foreground[r : r + rows, ..., None], mixed, base)).clip(0, 255)
+    return out

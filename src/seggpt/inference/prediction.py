@@ -40,15 +40,26 @@ class Prediction:
     query_image: NDArray[np.uint8] | None = None
 
     @property
+    def size(self) -> tuple[int, int]:
+        """(H, W) of the query image."""
+        H, W = self.labels.shape
+        return H, W
+
+    def compact_labels(self) -> NDArray[np.integer]:
+        """(H, W) `labels` in the narrowest dtype that holds the class ids (uint8 for ids up to 255): what the
+        writers use, an eighth of `labels`' memory on a large image."""
+        return self.labels.astype(narrow_dtype(self.class_ids), copy=False)
+
+    @property
     def masks(self) -> NDArray[np.bool_]:
         """(K, H, W) bool: one binary mask per class, in `class_ids` order."""
-        return self.labels[None] == self.class_ids[:, None, None]
+        return self.compact_labels()[None] == self.class_ids[:, None, None]
 
     def mask(self, class_id: int) -> NDArray[np.bool_]:
         """(H, W) bool mask of one of the user's class ids."""
         if class_id not in self.class_ids:
             raise ValueError(f"class id {class_id} is not one of the prompt classes {self.class_ids.tolist()}")
-        return self.labels == class_id
+        return self.compact_labels() == class_id
 
     def overlay(self, image: NDArray[np.uint8] | None = None, alpha: float = 0.5) -> NDArray[np.uint8]:
         """(H, W, 3) uint8: class colours blended over the image with weight `alpha`; background untouched.
@@ -60,31 +71,62 @@ class Prediction:
         image = self.query_image if image is None else image
         if image is None:
             raise ValueError("overlay needs the query image: pass image=(H, W, 3) uint8")
-        if image.shape != (*self.labels.shape, 3):
-            raise ValueError(f"overlay image shape {image.shape} differs from the prediction's {self.labels.shape}")
-        index = np.searchsorted(self.class_ids, self.labels) + 1
-        paint = self.colours[np.where(self.labels > 0, index.clip(max=len(self.colours) - 1), 0)]
-        return blend(image, paint, self.labels > 0, alpha)
+        if image.shape != (*self.size, 3):
+            raise ValueError(f"overlay image shape {image.shape} differs from the prediction's {self.size}")
+        labels = self.compact_labels()
+        if labels.dtype.kind == "u" and labels.dtype.itemsize <= 2:  # a colour per label value: no int64 index
+            table = np.zeros((int(self.class_ids.max(initial=0)) + 1, 3), dtype=np.uint8)
+            table[self.class_ids] = self.colours[1 : len(self.class_ids) + 1]
+            paint = table[labels]
+        else:
+            index = np.searchsorted(self.class_ids, labels) + 1
+            paint = self.colours[np.where(labels > 0, index.clip(max=len(self.colours) - 1), 0)]
+        return blend(image, paint, labels > 0, alpha)
+
+
+def narrow_dtype(class_ids: NDArray[np.integer]) -> np.dtype:
+    """The narrowest integer dtype that holds 0 and every class id: uint8, uint16, uint32, else int64."""
+    if class_ids.min(initial=0) < 0:
+        return np.dtype(np.int64)
+    top = int(class_ids.max(initial=0))
+    return next((np.dtype(t) for t in (np.uint8, np.uint16, np.uint32) if top <= np.iinfo(t).max), np.dtype(np.int64))
 
 
 class _NearestPrediction(Prediction):
-    """A Prediction upsampled nearest from the model's resolution: `colour` and `confidence` (16 bytes a pixel at
-    full resolution) are built on first use only, so writing labels of a large image does not pay for them."""
+    """A Prediction upsampled nearest from the model's resolution: the full-resolution arrays (`labels`, 8 bytes a
+    pixel; `colour` and `confidence`, 16) are built on first use only, so writing the outputs of a large image
+    pays for none of them (`compact_labels` is built from the small index directly)."""
 
     def __init__(
         self,
-        labels: NDArray[np.int64],
+        index: tuple[NDArray[np.int64], NDArray[np.int64]],
         small: tuple[NDArray[np.float32], NDArray[np.float32]],
         grid: tuple[NDArray[np.int64], NDArray[np.int64]],
         class_ids: NDArray[np.int64],
         colours: NDArray[np.uint8],
         query_image: NDArray[np.uint8] | None,
     ):
-        for name, value in (("labels", labels), ("class_ids", class_ids), ("colours", colours)):
+        for name, value in (("class_ids", class_ids), ("colours", colours), ("query_image", query_image)):
             object.__setattr__(self, name, value)
-        object.__setattr__(self, "query_image", query_image)
+        object.__setattr__(self, "_index", index)  # (lookup (K + 1,) user ids, (h, w) rows into it)
         object.__setattr__(self, "_small", small)
         object.__setattr__(self, "_grid", grid)
+
+    @cached_property
+    def labels(self) -> NDArray[np.int64]:  # type: ignore[override]
+        lookup, index = self._index  # type: ignore[attr-defined]
+        return lookup[index][self._grid]  # type: ignore[attr-defined]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        rows, cols = self._grid  # type: ignore[attr-defined]
+        return rows.shape[0], cols.shape[1]
+
+    def compact_labels(self) -> NDArray[np.integer]:
+        if "labels" in self.__dict__:
+            return super().compact_labels()
+        lookup, index = self._index  # type: ignore[attr-defined]
+        return lookup.astype(narrow_dtype(self.class_ids))[index][self._grid]  # type: ignore[attr-defined]
 
     @cached_property
     def colour(self) -> NDArray[np.float32]:  # type: ignore[override]
@@ -144,7 +186,7 @@ def decode_colour_output(
         index, confidence = _decode_table(small, colours, background)
         rows, cols = nearest_index(small.shape[0], H), nearest_index(small.shape[1], W)
         grid: tuple[NDArray[np.int64], NDArray[np.int64]] = np.ix_(rows, cols)  # type: ignore[assignment]
-        return _NearestPrediction(lookup[index][grid], (small, confidence), grid, class_ids, colours, query_image)
+        return _NearestPrediction((lookup, index), (small, confidence), grid, class_ids, colours, query_image)
     if upsample == "bilinear":
         big = F.interpolate(colour.float()[None], size=(H, W), mode="bilinear", align_corners=False)[0]
         rgb = big.permute(1, 2, 0).cpu().numpy()

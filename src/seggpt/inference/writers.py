@@ -40,13 +40,13 @@ def write_label_png(path: PathLike, prediction: Prediction) -> Path:
         path: output file (.png).
         prediction: the Prediction to write.
     """
-    labels = prediction.labels
+    labels = prediction.compact_labels()
     if labels.max(initial=0) > 255:
         if labels.max() > 65535:
             raise ValueError(f"class ids above 65535 cannot be written to a PNG, got {labels.max()}")
-        image = Image.fromarray(labels.astype(np.uint16))
+        image = Image.fromarray(labels.astype(np.uint16, copy=False))
     else:
-        image = Image.fromarray(labels.astype(np.uint8), mode="P")
+        image = Image.fromarray(labels.astype(np.uint8, copy=False), mode="P")
         table = np.zeros((256, 3), dtype=np.uint8)
         table[prediction.class_ids[prediction.class_ids <= 255]] = prediction.colours[1:][prediction.class_ids <= 255]
         image.putpalette(table.reshape(-1).tolist())
@@ -94,7 +94,7 @@ def prediction_to_rle(prediction: Prediction) -> list[dict]:
 
 def write_rle_json(path: PathLike, prediction: Prediction, file_name: str | None = None) -> Path:
     """COCO RLE JSON: {"file_name", "height", "width", "annotations": prediction_to_rle(prediction)}."""
-    H, W = prediction.labels.shape
+    H, W = prediction.size
     data = {"file_name": file_name, "height": H, "width": W, "annotations": prediction_to_rle(prediction)}
     text = json.dumps(data)
     return atomic_write(path, lambda tmp: tmp.write_text(text))
