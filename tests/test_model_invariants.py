@@ -166,6 +166,9 @@ def test_shared_query_equals_the_ensemble_canvas_by_canvas(tiny_model: ModelFact
         )
         assert shared.shape == plain.shape
         torch.testing.assert_close(shared, plain, atol=ATOL, rtol=0)
+    plain = run(model, image_canvas, target_canvas, ensemble_groups=groups)
+    sparse = run(model, image_canvas, target_canvas, ensemble_groups=groups * 3 + 1, shared_query=True)  # ids 1, 4, 7
+    torch.testing.assert_close(sparse, plain, atol=ATOL, rtol=0)
 
 
 def test_shared_query_refuses_a_group_with_two_queries(tiny_model: ModelFactory) -> None:

@@ -72,7 +72,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=int,
         default=8,
         metavar="K",
-        help="recent predicted frames kept (default 8, the paper's; 1 is ~3.5x faster on a CPU at a small cost "
+        help="recent predicted frames kept (default 8, the paper's; 1 is ~2.6x faster on a CPU at a small cost "
         "in accuracy: README, Benchmarks)",
     )
     parser.add_argument(

@@ -88,6 +88,18 @@ def natural_key(name: str) -> list[Any]:
     return [(0, int(part)) if part.isdigit() else (1, part.lower()) for part in re.split(r"(\d+)", name)]
 
 
+def _rgb_array(image: Image.Image) -> NDArray[np.uint8]:
+    """(H, W, 3) uint8 RGB of a decoded image, converted a band of rows at a time: PIL's whole-image copies
+    (`convert`, `tobytes`) would hold two or three times the array itself at once on a large image."""
+    W, H = image.size
+    rgb = np.empty((H, W, 3), dtype=np.uint8)
+    rows = max(1, (1 << 22) // max(1, W))  # about 4M pixels a band
+    for top in range(0, H, rows):
+        band = image.crop((0, top, W, min(H, top + rows)))
+        rgb[top : top + rows] = np.asarray(band if band.mode == "RGB" else band.convert("RGB"))
+    return rgb
+
+
 def load_rgb(path: PathLike) -> NDArray[np.uint8]:
     """Read an image as RGB, as the model sees it.
 
@@ -109,13 +121,7 @@ def load_rgb(path: PathLike) -> NDArray[np.uint8]:
     if image.mode in _SIXTEEN_BIT_MODES or image.mode == "F":
         gray = _to_uint8(np.asarray(image))
         return np.repeat(gray[..., None], 3, axis=-1)
-    W, H = image.size
-    rgb = np.empty((H, W, 3), dtype=np.uint8)
-    rows = max(1, (1 << 22) // max(1, W))  # converted a band at a time: PIL's whole-image copies would be
-    for top in range(0, H, rows):  # two or three times the array itself on a large image
-        band = image.crop((0, top, W, min(H, top + rows)))
-        rgb[top : top + rows] = np.asarray(band if band.mode == "RGB" else band.convert("RGB"))
-    return rgb
+    return _rgb_array(image)
 
 
 def load_mask(path: PathLike) -> NDArray[Any]:
@@ -150,13 +156,7 @@ def load_mask(path: PathLike) -> NDArray[Any]:
         if array.dtype.byteorder == ">":  # I;16B: keep the values, native byte order
             array = array.astype(array.dtype.newbyteorder("="))
         return array
-    W, H = image.size
-    rgb = np.empty((H, W, 3), dtype=np.uint8)
-    rows = max(1, (1 << 22) // max(1, W))  # converted a band at a time: PIL's whole-image copies would be
-    for top in range(0, H, rows):  # two or three times the array itself on a large image
-        band = image.crop((0, top, W, min(H, top + rows)))
-        rgb[top : top + rows] = np.asarray(band if band.mode == "RGB" else band.convert("RGB"))
-    return rgb
+    return _rgb_array(image)
 
 
 def load_label_map(path: PathLike) -> NDArray[np.int64]:

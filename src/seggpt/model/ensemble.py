@@ -88,7 +88,7 @@ def shared_block(block: Block, state: Halves, query_of: Tensor, last: bool = Fal
 
 
 def first_of_groups(groups: Tensor) -> Tensor:
-    """(G,) index of the first canvas of each group, for (B,) group ids in [0, G)."""
+    """(G,) index of the first canvas of each group, for (B,) group ids 0..G-1, each used."""
     num_groups = int(groups.max()) + 1
     order = torch.arange(groups.shape[0], device=groups.device)
     first = torch.full((num_groups,), groups.shape[0], dtype=torch.long, device=groups.device)
@@ -113,6 +113,7 @@ def encode_shared(
         (h' = h/2 + 1 with `query_only`, else h).
     """
     cfg = model.config
+    groups = torch.unique(groups, return_inverse=True)[1]  # ids 0..G-1, each used (an unused id has no query)
     B, h, w, C = groups.shape[0], *tokens.shape[1:]
     h2 = h // 2
     first = first_of_groups(groups)
