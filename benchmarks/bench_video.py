@@ -50,7 +50,10 @@ def synthetic_frames(folder: Path, count: int, size: tuple[int, int]) -> Path:
 def run(args: argparse.Namespace, frames_dir: Path, mask_path: Path, out_dir: Path) -> dict[str, float | int | str]:
     """Segment the frames once, timing each stage; returns one result row."""
     model = load_model(args.model, device=args.device)
-    segmenter = VideoSegmenter(model, memory=args.memory, device=args.device, dtype=args.dtype, compile=args.compile)
+    segmenter = VideoSegmenter(
+        model, memory=args.memory, keep_first=args.keep_first, device=args.device, dtype=args.dtype,
+        compile=args.compile,
+    )  # fmt: skip
     source = FrameSource(frames_dir)
     first_mask, _ = read_first_mask(mask_path)
     stages: defaultdict[str, float] = defaultdict(float)
@@ -88,7 +91,8 @@ def run(args: argparse.Namespace, frames_dir: Path, mask_path: Path, out_dir: Pa
     total = sum(stages.values())
     return {"model": args.model, "device": args.device, "dtype": resolve_dtype(args.dtype, args.device),
             "compile": args.compile, "frame_size": "x".join(map(str, first.rgb.shape[:2])),
-            "canvas": "x".join(map(str, model.config.image_size)), "memory": args.memory, "frames": timed,
+            "canvas": "x".join(map(str, model.config.image_size)), "memory": args.memory,
+            "keep_first": args.keep_first, "frames": timed,
             "threads": torch.get_num_threads(), "clock": args.clock, "frames_per_s": timed / total,
             **{f"{k}_ms": 1e3 * v / timed for k, v in stages.items()}}  # fmt: skip
 
@@ -101,6 +105,9 @@ def main() -> None:
     parser.add_argument("--num-frames", type=int, default=30, help="frames after the first (default 30)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed frames first (default 2)")
     parser.add_argument("--memory", type=int, default=8, help="K recent frames kept (default 8, the paper's)")
+    parser.add_argument(
+        "--no-keep-first", dest="keep_first", action="store_false", help="let the first frame leave the memory"
+    )
     parser.add_argument("--prefill", action="store_true", help="start with a full memory (steady state)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", choices=PRECISIONS, default="auto")

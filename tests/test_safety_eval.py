@@ -77,3 +77,26 @@ def test_vos_output_holding_the_inputs_is_refused(tmp_path, tiny_checkpoint, cap
     assert main([*args, "--model", str(tiny_checkpoint)]) == 2
     assert "holds the input" in capsys.readouterr().err
     assert sorted(p.read_bytes() for p in annotations.rglob("*.png")) == before
+
+
+def test_vos_without_the_first_frame_is_its_own_run(tmp_path, tiny_checkpoint, capsys, monkeypatch):
+    """`--no-keep-first` reaches the video segmenter and is part of the run's settings (no mixing with K + first)."""
+    from seggpt.inference.video import VideoSegmenter
+
+    _make_davis(tmp_path / "davis", num_frames=4)
+    args = ["eval", "vos", "--davis-root", str(tmp_path / "davis"), "--memory", "1", "--model", str(tiny_checkpoint)]
+    seen = []
+    original = VideoSegmenter.__init__
+
+    def spy(self, *a, **k):  # type: ignore[no-untyped-def]
+        seen.append(k.get("keep_first"))
+        original(self, *a, **k)
+
+    monkeypatch.setattr(VideoSegmenter, "__init__", spy)
+    assert main([*args, "--output", str(tmp_path / "v")]) == 0
+    assert main([*args, "--no-keep-first", "--output", str(tmp_path / "v")]) == 2
+    assert "other settings (keep_first)" in capsys.readouterr().err
+    assert main([*args, "--no-keep-first", "--output", str(tmp_path / "w")]) == 0
+    assert seen == [True, False]
+    assert json.loads((tmp_path / "w" / "run.json").read_text())["keep_first"] is False
+    assert "keep_first" not in json.loads((tmp_path / "v" / "run.json").read_text())  # earlier runs stay valid

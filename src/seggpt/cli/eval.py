@@ -97,6 +97,10 @@ def _add_vos(sub: Any) -> None:
     p.add_argument("--year", type=int, choices=(2016, 2017), help="mask encoding (default: guessed per sequence)")
     p.add_argument("--results", type=Path, metavar="DIR", help="score DIR/<seq>/<frame>.png instead of a model")
     p.add_argument("--memory", type=int, default=8, help="predicted frames kept as prompts (default 8)")
+    p.add_argument(
+        "--no-keep-first", dest="keep_first", action="store_false",
+        help="let the first frame leave the memory (as `seggpt video --no-keep-first`)",
+    )  # fmt: skip
     p.add_argument("--submission-zip", type=Path, metavar="ZIP", help="also pack the results as a YouTube-VOS zip")
     _common(p)
     p.set_defaults(run=_vos)
@@ -169,7 +173,7 @@ def _vos(args: argparse.Namespace) -> int:
     options = VosOptions(
         davis_root=args.davis_root, resolution=args.resolution, imageset=args.imageset, year=args.year,
         sequences=tuple(args.sequences) if args.sequences is not None else None, memory=args.memory,
-        submission_zip=args.submission_zip,
+        keep_first=args.keep_first, submission_zip=args.submission_zip,
     )  # fmt: skip
     return _run(args, args.results, lambda run: run_vos(options, run))
 

@@ -125,12 +125,16 @@ def image_segmenter(run: RunOptions, **options: Any) -> ImageSegmenter:
     return model_segmenter(run, **options)
 
 
-def video_segmenter(run: RunOptions, memory: int) -> VideoPropagator:
-    """A `VideoSegmenter` keeping ``memory`` predicted frames as prompts, or the `PasteFirstFrame` baseline."""
+def video_segmenter(run: RunOptions, memory: int, keep_first: bool = True) -> VideoPropagator:
+    """A `VideoSegmenter` keeping ``memory`` predicted frames as prompts (and the first frame, with ``keep_first``),
+    or the `PasteFirstFrame` baseline."""
     if run.source.baseline == "paste":
         from seggpt.evaluation.baselines import PasteFirstFrame
 
         return PasteFirstFrame()
     from seggpt.inference.video import VideoSegmenter
 
-    return VideoSegmenter(load_run_model(run), memory=memory, device=run.device, dtype=run.dtype, compile=run.compile)
+    return VideoSegmenter(
+        load_run_model(run), memory=memory, keep_first=keep_first, device=run.device, dtype=run.dtype,
+        compile=run.compile,
+    )  # fmt: skip

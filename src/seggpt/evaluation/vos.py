@@ -187,6 +187,7 @@ class VosOptions:
         imageset: an ImageSets list (``val``, ``2017/val``, ``val_dev_480p`` or a file).
         year: 2016 or 2017 mask encoding; default guessed per sequence.
         memory: predicted frames the video segmenter keeps as prompts.
+        keep_first: keep the first frame as a prompt throughout (the paper); False lets it leave the memory.
         submission_zip: also pack the results as a YouTube-VOS zip there.
     """
 
@@ -196,6 +197,7 @@ class VosOptions:
     imageset: str | None = None
     year: int | None = None
     memory: int = 8
+    keep_first: bool = True
     submission_zip: Path | None = None
 
 
@@ -213,6 +215,7 @@ def run_vos(options: VosOptions, run: RunOptions) -> Outcome[VosReport] | None:
     results_dir = run.output if run.source.predictions is None else run.source.predictions
     settings = {"protocol": "vos", "davis_root": str(options.davis_root.resolve()), "resolution": options.resolution,
                 "results": str(results_dir.resolve()), "model": run.source.model, "memory": options.memory,
+                **({} if options.keep_first else {"keep_first": False}),
                 "model_fingerprint": run.source.fingerprint, "baseline": run.source.baseline}  # fmt: skip
     if predict:
         inputs = [p for s in sequences for p in (*s.frames, *s.annotations)]
@@ -220,7 +223,7 @@ def run_vos(options: VosOptions, run: RunOptions) -> Outcome[VosReport] | None:
     cache = ResultCache(run.output, settings, resume=run.resume, shard=run.shard)
     mine = run.shard.take(sequences)
     if predict:
-        segmenter = video_segmenter(run, options.memory)
+        segmenter = video_segmenter(run, options.memory, options.keep_first)
         for sequence in tqdm(mine, desc="predict"):
             if not (cache.resumed and has_results(sequence, run.output)):  # only this run's own results
                 predict_sequence(segmenter, sequence, run.output)
