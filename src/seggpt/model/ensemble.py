@@ -7,8 +7,9 @@ token by token (norms, qkv, MLP: 11 of a block's 12 weight-matrix passes) is nee
 per canvas: with P prompts it falls from 2P to P + 1 half canvases (video's default of the first frame and 8
 memory frames: 18 -> 10). Attention still runs per canvas, as it must (each canvas attends over its own
 prompt), and so does its output projection, followed by the group mean as in the official code: the
-arithmetic is the same as `SegGPT.encode`'s (bit-identical outputs in our tests, and int8's dynamic
-quantisation sees the same activations). Evaluation only: stochastic depth in training is per canvas.
+arithmetic is the same as `SegGPT.encode`'s, up to the rounding of matrix products of other sizes (the default
+model's outputs are bit-identical, `benchmarks/bench_ensemble.py`, and int8's dynamic quantisation sees the
+same activations). Evaluation only: stochastic depth in training is per canvas.
 
 A canvas is kept as two halves: `prompts` (M, h/2, w, C), the top half of each canvas, and `queries`
 (G, h/2, w, C), the bottom half of each group, with `query_of` (M,) the group of each canvas.
