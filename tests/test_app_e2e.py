@@ -107,14 +107,16 @@ def _write_frames(folder: Path, count: int = 4) -> tuple[list[Path], Path]:
     return frames, folder.parent / "first_mask.png"
 
 
-def test_video_api_equals_seggpt_video(url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("memory", "keep_first"), [(3, True), (1, False)])
+def test_video_api_equals_seggpt_video(url: str, tmp_path: Path, memory: int, keep_first: bool) -> None:
     frames, mask = _write_frames(tmp_path / "frames")
     client = Client(url, verbose=False)
     overlay, archive, notes = client.predict(
-        [handle_file(f) for f in frames], None, handle_file(mask), 3, api_name="/segment_video"
+        [handle_file(f) for f in frames], None, handle_file(mask), memory, keep_first, api_name="/segment_video"
     )
-    assert main(["video", "--input", str(tmp_path / "frames"), "--first-mask", str(mask), "--memory", "3",
-                 "--output", str(tmp_path / "cli"), "--device", "cpu"]) == 0  # fmt: skip
+    keep = [] if keep_first else ["--no-keep-first"]
+    assert main(["video", "--input", str(tmp_path / "frames"), "--first-mask", str(mask), "--memory", str(memory),
+                 *keep, "--output", str(tmp_path / "cli"), "--device", "cpu"]) == 0  # fmt: skip
     with zipfile.ZipFile(archive) as zipped:
         assert sorted(n for n in zipped.namelist() if n.endswith(".png")) == [f.name for f in frames]
         for frame in frames:

@@ -189,6 +189,9 @@ def _video_tab(model: SegGPT, limits: Limits, dtype: str, work_dir: Path) -> Non
                     label="First-frame mask (indexed PNG of object ids, or white on black)", file_types=["image"]
                 )
             memory = gr.Slider(1, 16, value=8, step=1, label="Memory K (recent frames kept as prompts)")
+            keep_first = gr.Checkbox(
+                value=True, label="Keep the first frame as a prompt (off: faster on a CPU, somewhat less accurate)"
+            )
             button = gr.Button("Segment video", variant="primary", elem_id="segment-video")
         with gr.Column(scale=1):
             overlay = gr.Video(label="Overlay", elem_id="video-overlay")
@@ -205,21 +208,26 @@ def _video_tab(model: SegGPT, limits: Limits, dtype: str, work_dir: Path) -> Non
         editor: dict | None,
         mask_file: str | None,
         k: float,
+        keep: bool,
         progress: gr.Progress = PROGRESS,
     ) -> tuple[str, str, str]:
         def on_frame(done: int, total: int | None) -> None:
             progress((done, total), desc="segmenting", unit="frames")
 
         result = segment_video(
-            model, paths or [], mask_file, _layers(editor), int(k), limits, request_folder(work_dir), on_frame, dtype
-        )
+            model, paths or [], mask_file, _layers(editor), int(k), limits, request_folder(work_dir), on_frame, dtype,
+            keep_first=bool(keep),
+        )  # fmt: skip
         ids = ", ".join(str(i) for i in result.object_ids.tolist())
         text = "\n".join([f"- {result.frames} frames, objects {ids}", *(f"- {n}" for n in result.notes)])
         return str(result.overlay), str(result.archive), text
 
     video.change(show_first_frame, inputs=video, outputs=painter, api_visibility="private")
     button.click(
-        run, inputs=[video, painter, mask, memory], outputs=[overlay, archive, notes], api_name="segment_video"
+        run,
+        inputs=[video, painter, mask, memory, keep_first],
+        outputs=[overlay, archive, notes],
+        api_name="segment_video",
     )
 
 
