@@ -100,3 +100,11 @@ def test_vos_without_the_first_frame_is_its_own_run(tmp_path, tiny_checkpoint, c
     assert seen == [True, False]
     assert json.loads((tmp_path / "w" / "run.json").read_text())["keep_first"] is False
     assert "keep_first" not in json.loads((tmp_path / "v" / "run.json").read_text())  # earlier runs stay valid
+
+
+def test_vos_memory_that_leaves_no_prompt_is_refused_before_any_output(tmp_path, tiny_checkpoint, capsys):
+    _make_davis(tmp_path / "davis", num_frames=3)
+    args = ["eval", "vos", "--davis-root", str(tmp_path / "davis"), "--model", str(tiny_checkpoint)]
+    assert main([*args, "--memory", "0", "--no-keep-first", "--output", str(tmp_path / "v")]) == 2
+    assert "--memory must be >= 1 (or 0 with the first frame kept), got 0" in capsys.readouterr().err
+    assert not (tmp_path / "v").exists()

@@ -19,6 +19,7 @@ from seggpt.inference import (
     VIDEO_OUTPUTS,
     Frame,
     FrameSource,
+    check_memory,
     check_video_outputs,
     default_first_mask,
     formats_help,
@@ -104,8 +105,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Check every input, load the model, segment the video and write the results atomically."""
-    if args.memory < 0 or (args.memory == 0 and not args.keep_first):
-        raise ValueError(f"--memory must be >= 1 (or 0 with the first frame kept), got {args.memory}")
+    check_memory(args.memory, args.keep_first, "--memory")
     check_device(args.device)
     source = FrameSource(args.input)
     mask_path = args.first_mask or default_first_mask(source)

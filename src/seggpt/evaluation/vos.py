@@ -209,9 +209,13 @@ def run_vos(options: VosOptions, run: RunOptions) -> Outcome[VosReport] | None:
         The report and the files written on the main process; None on the other torchrun ranks.
     """
     run.check("--results")
+    predict = run.source.predictions is None
+    if predict and run.source.model is not None:
+        from seggpt.inference.video import check_memory
+
+        check_memory(options.memory, options.keep_first, "--memory")  # before the output folder is made
     names = list(options.sequences) if options.sequences is not None else None
     sequences = davis_sequences(options.davis_root, options.resolution, names, options.imageset, options.year)
-    predict = run.source.predictions is None
     results_dir = run.output if run.source.predictions is None else run.source.predictions
     settings = {"protocol": "vos", "davis_root": str(options.davis_root.resolve()), "resolution": options.resolution,
                 "results": str(results_dir.resolve()), "model": run.source.model, "memory": options.memory,

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from seggpt.inference.segmenter import Ensemble, Resize, Segmenter
     from seggpt.inference.shard import Shard, join_shards, leave_shards
     from seggpt.inference.tuned_prompt import TunedPrompt, load_tuned_prompt, save_tuned_prompt
-    from seggpt.inference.video import VideoSegmenter, VideoState
+    from seggpt.inference.video import VideoSegmenter, VideoState, check_memory
     from seggpt.inference.video_io import (
         IMAGE_SUFFIXES,
         FirstMask,
@@ -56,7 +56,7 @@ _HOMES = {
     **dict.fromkeys(("Ensemble", "Resize", "Segmenter"), "segmenter"),
     **dict.fromkeys(("Shard", "join_shards", "leave_shards"), "shard"),
     **dict.fromkeys(("TunedPrompt", "load_tuned_prompt", "save_tuned_prompt"), "tuned_prompt"),
-    **dict.fromkeys(("VideoSegmenter", "VideoState"), "video"),
+    **dict.fromkeys(("VideoSegmenter", "VideoState", "check_memory"), "video"),
     **dict.fromkeys(
         (
             "IMAGE_SUFFIXES",
@@ -103,6 +103,7 @@ __all__ = [
     "VideoState",
     "VideoStyle",
     "check_indexed_ids",
+    "check_memory",
     "check_outputs",
     "check_video_outputs",
     "collect_inputs",

@@ -111,8 +111,7 @@ class VideoSegmenter:
         dtype: Precision | torch.dtype | str = "auto",
         compile: bool = False,
     ):
-        if memory < 0 or (memory == 0 and not keep_first):
-            raise ValueError(f"memory must be >= 1 (or >= 0 with keep_first), got {memory}")
+        check_memory(memory, keep_first)
         seg_type_code(seg_type)  # fails early on an unknown type
         param = next(model.parameters())
         self.device = torch.device(device) if device is not None else param.device
@@ -265,6 +264,13 @@ class VideoSegmenter:
         if mask.size and mask.min() < 0:
             raise ValueError(f"object ids must be >= 0, got {int(mask.min())}")
         return mask.astype(np.int64)
+
+
+def check_memory(memory: int, keep_first: bool, name: str = "memory") -> None:
+    """A one-line error (naming `name`) unless the memory K leaves a prompt: K >= 1, or K = 0 with the first
+    frame kept."""
+    if memory < 0 or (memory == 0 and not keep_first):
+        raise ValueError(f"{name} must be >= 1 (or 0 with the first frame kept), got {memory}")
 
 
 def _check_frame(frame: NDArray[np.uint8], size: tuple[int, int] | None, what: str) -> None:
