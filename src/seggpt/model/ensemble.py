@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, cast
 import torch
 from torch import Tensor
 
+from seggpt.model.layers import Block, group_means
+
 if TYPE_CHECKING:
-    from seggpt.model.layers import Block
     from seggpt.model.seggpt import SegGPT
 
 
@@ -81,9 +82,7 @@ def shared_block(block: Block, state: Halves, query_of: Tensor, last: bool = Fal
     G = state.queries.shape[0]
     x = attn.proj(out.reshape(-1, C))  # every canvas's rows, then the group mean of the query rows (official order)
     x = x.view(M, keep + h2, w, C)
-    counts = torch.bincount(query_of, minlength=G).to(x.dtype).clamp_min(1)
-    x_q = x.new_zeros(G, h2, w, C).index_add_(0, query_of, x[:, keep:]) / counts[:, None, None, None]
-    x = torch.cat([x[:, :keep].reshape(-1, C), x_q.reshape(-1, C)])
+    x = torch.cat([x[:, :keep].reshape(-1, C), group_means(x[:, keep:], query_of, G).reshape(-1, C)])
     shortcut = torch.cat([state.prompts[:, -1:].reshape(-1, C), state.queries.reshape(-1, C)]) if last else state.x
     x = x + shortcut
     x = x + block.mlp(block.norm2(x))
@@ -129,7 +128,7 @@ def encode_shared(
     features = []
     for idx, block in enumerate(model.blocks):
         last = query_only and idx == cfg.depth - 1 and idx > cfg.merge_layer
-        state = shared_block(cast("Block", block), state, query_of, last)
+        state = shared_block(cast(Block, block), state, query_of, last)
         if idx == cfg.merge_layer:
             prompts, queries = state.prompts, state.queries
             merged = [(prompts[:B] + prompts[B:]) * 0.5, (queries[:G] + queries[G:]) * 0.5]

@@ -188,12 +188,17 @@ def drop_path(x: Tensor, rate: float, training: bool) -> Tensor:
     return x * mask / keep
 
 
-def group_mean(x: Tensor, groups: Tensor, num_groups: int) -> Tensor:
-    """Replace each sample by the mean of its group. x: (B, ...); groups: (B,) ids in [0, num_groups)."""
+def group_means(x: Tensor, groups: Tensor, num_groups: int) -> Tensor:
+    """The mean of each group: x (B, ...), groups (B,) ids in [0, num_groups) -> (num_groups, ...)."""
     flat = x.reshape(x.shape[0], -1)
     sums = flat.new_zeros(num_groups, flat.shape[1]).index_add_(0, groups, flat)
     counts = torch.bincount(groups, minlength=num_groups).to(flat.dtype).clamp_min(1)
-    return (sums / counts[:, None])[groups].reshape(x.shape)
+    return (sums / counts[:, None]).reshape(num_groups, *x.shape[1:])
+
+
+def group_mean(x: Tensor, groups: Tensor, num_groups: int) -> Tensor:
+    """Replace each sample by the mean of its group. x: (B, ...); groups: (B,) ids in [0, num_groups)."""
+    return group_means(x, groups, num_groups)[groups]
 
 
 class Block(nn.Module):
