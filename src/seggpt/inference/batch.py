@@ -188,7 +188,7 @@ def segment_files(
 
     for path, named in inputs:
         if skip_existing and all(
-            p.exists() for p in output_paths(out_dir, path.stem, list(formats), segmenter.class_ids)
+            p.exists() for p in output_paths(out_dir, path.stem, formats, segmenter.class_ids)
         ):
             skipped += 1
             report(path, None)
