@@ -187,9 +187,7 @@ def segment_files(
         pending.clear()
 
     for path, named in inputs:
-        if skip_existing and all(
-            p.exists() for p in output_paths(out_dir, path.stem, formats, segmenter.class_ids)
-        ):
+        if skip_existing and all(p.exists() for p in output_paths(out_dir, path.stem, formats, segmenter.class_ids)):
             skipped += 1
             report(path, None)
             continue
