@@ -212,12 +212,28 @@ def test_named_checkpoint_without_hub_or_network(monkeypatch: pytest.MonkeyPatch
         load_model("seggpt-vit-large")
     monkeypatch.setitem(sys.modules, "huggingface_hub", huggingface_hub)
 
+    downloads = []
+
     def no_network(*args: object, **kwargs: object) -> str:
         raise OSError("Name or service not known")
 
-    monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_network)
+    def failing_download(*args: object, **kwargs: object) -> str:
+        downloads.append(args)
+        return no_network()
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", failing_download)
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    # The host does not resolve: refused at once, without waiting out huggingface_hub's retries.
+    monkeypatch.setattr("seggpt.model.hub.socket.getaddrinfo", no_network)
+    with pytest.raises(FileNotFoundError, match=r"huggingface.co cannot be reached, the machine looks offline"):
+        load_model("seggpt-vit-large")
+    assert downloads == []
+    # Behind a proxy the name may only resolve there: the download is tried, and its failure reported.
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
     with pytest.raises(FileNotFoundError, match=r"download from BAAI/SegGPT failed: OSError: Name or service"):
         load_model("seggpt-vit-large")
+    assert len(downloads) == 1
 
 
 def test_named_checkpoint_from_cache_and_download(
@@ -234,6 +250,7 @@ def test_named_checkpoint_from_cache_and_download(
         return str(official_file(model, Path(local_dir) / filename))
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    monkeypatch.setattr("seggpt.model.hub.socket.getaddrinfo", lambda *args: [])  # the host resolves
     for _ in range(2):  # the second call finds the cached file
         loaded = load_model("seggpt-vit-large", config="seggpt-test")
         torch.testing.assert_close(outputs(loaded), outputs(model), atol=0, rtol=0)

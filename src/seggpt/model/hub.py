@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,12 +114,33 @@ def _download(hub_file: HubFile, folder: Path) -> str:
         from huggingface_hub import hf_hub_download
     except ImportError:
         return "huggingface_hub is not installed, so it cannot be downloaded"
+    unreachable = _unreachable()
+    if unreachable:
+        return unreachable
     try:
         folder.mkdir(parents=True, exist_ok=True)
         hf_hub_download(hub_file.repo_id, hub_file.filename, local_dir=folder)
     except Exception as err:  # any network or hub failure becomes the instructive error
         return f"download from {hub_file.repo_id} failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
     return "download finished but the file is missing"
+
+
+def _unreachable() -> str | None:
+    """Why the hub's host cannot be reached, found at once: without it an offline machine waits out
+    huggingface_hub's retries (about 20 s of warnings) before failing. Behind a proxy the host's name may only
+    resolve there, so nothing is checked then."""
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    host = urlsplit(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError as err:
+        return f"{host} cannot be reached, the machine looks offline ({err})"
+    return None
 
 
 def _compile(pairs: tuple[tuple[str, str], ...]) -> list[tuple[re.Pattern[str], str]]:
