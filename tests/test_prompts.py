@@ -102,6 +102,15 @@ def test_binary_with_ignore_value() -> None:
     _assert_binary_target(prompts.targets[0], _square(True, bool))
 
 
+def test_white_on_black_mask_with_ignore_value_255_names_the_ignore_value() -> None:
+    """0/255 masks with the README's `ignore_value=255` lose all their foreground: say so, not just "empty"."""
+    message = r"prompt mask 0: the prompt mask is empty \(every pixel that is not background is the ignore value 255\)"
+    with pytest.raises(ValueError, match=message):
+        encode_prompt_masks([_square(255, np.uint8)], ignore_value=255)
+    with pytest.raises(ValueError, match=r"prompt mask 0: the prompt mask is empty \(no foreground pixels\)"):
+        encode_prompt_masks([np.zeros((8, 8), np.uint8)], ignore_value=255)
+
+
 def test_encode_decode_round_trip() -> None:
     rng = np.random.default_rng(0)
     labels = [rng.choice([0, 2, 5, 9, 11], size=(12, 9)).astype(np.uint8) for _ in range(2)]

@@ -62,6 +62,20 @@ def test_output_folder_equal_to_input_folder_is_refused(tmp_path, checkpoint, ca
     assert [p.read_bytes() for p in images] == before
 
 
+def test_output_folder_equal_to_a_jpeg_input_folder_is_refused(tmp_path, checkpoint, capsys):
+    """JPEG inputs write PNGs of other names, but the next run over the folder would read them as inputs."""
+    folder = tmp_path / "photos"
+    _image(folder / "q.jpg")
+    (tmp_path / "alias").symlink_to(folder)
+    prompt = (_image(tmp_path / "p.jpg"), _mask(tmp_path / "p.png"))
+    for output in (folder, tmp_path / "alias"):
+        assert _segment(checkpoint, prompt, [folder], output) == 2
+        assert f"output folder {output} is the input folder {folder}" in _error(capsys)
+    assert sorted(p.name for p in folder.iterdir()) == ["q.jpg"]
+    assert _segment(checkpoint, prompt, [folder / "q.jpg"], folder) == 0  # a file named beside its output is fine
+    assert (folder / "q.png").is_file()
+
+
 def test_output_over_the_prompt_mask_is_refused(tmp_path, checkpoint, capsys):
     """`--prompt ds/imgs/p.png ds/masks/p.png --input ds/imgs --output ds/masks` must not overwrite p's mask."""
     image, mask = _image(tmp_path / "ds/imgs/p.png"), _mask(tmp_path / "ds/masks/p.png")

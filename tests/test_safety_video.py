@@ -82,6 +82,23 @@ def test_output_folder_with_foreign_pngs_or_the_input_frames_is_refused(tmp_path
     assert sorted(p.name for p in other.iterdir()) == ["mine.png"]
 
 
+def test_output_folder_equal_to_a_jpeg_frames_folder_is_refused(tmp_path, tiny_checkpoint, capsys):
+    """JPEG frames and PNG results have different names, but the results would be read as frames next time."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i, rgb in enumerate(make_frames(3)):
+        Image.fromarray(rgb).save(frames / f"{i:05d}.jpg")
+    (tmp_path / "alias").symlink_to(frames)
+    before = sorted(p.name for p in frames.iterdir())
+    mask = save_p(tmp_path / "mask.png", first_mask(), davis_palette())
+    for output in (frames, tmp_path / "alias"):
+        args = ["--input", frames, "--first-mask", mask, "--output", output, "--model", tiny_checkpoint]
+        assert run_cli(*args) == 2
+        err = capsys.readouterr().err
+        assert "is the input frames folder" in err and "Traceback" not in err
+    assert sorted(p.name for p in frames.iterdir()) == before
+
+
 def test_cuda_without_cuda_is_one_line_in_every_command(tmp_path, tiny_checkpoint, capsys, monkeypatch):
     from seggpt.cli.main import main
     from test_evaluation_vos import _make_davis

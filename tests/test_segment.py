@@ -158,6 +158,24 @@ def test_bad_inputs(model: torch.nn.Module) -> None:
         segmenter.segment([np.zeros((4, 4), np.float32)])
 
 
+def test_one_image_instead_of_a_list_is_a_clear_error(model: torch.nn.Module, tmp_path: Path) -> None:
+    """`segment("q.jpg")` once read the path letter by letter ("expected an image file, got a folder: /")."""
+    from PIL import Image
+
+    path = tmp_path / "q.png"
+    Image.fromarray(_images(1)[0]).save(path)
+    segmenter = Segmenter(model)
+    for images, masks in [(str(path), str(path)), (_images(1)[0], _masks(1)[0]), (_images(1), _masks(1)[0])]:
+        with pytest.raises(TypeError, match=r"expected a list with one entry per image.*wrap it in a list"):
+            segmenter.set_prompts(images, masks)  # type: ignore[arg-type]
+    segmenter.set_prompts(_images(1), _masks(1))
+    for single in (str(path), path, _images(1)[0], Image.open(path)):
+        with pytest.raises(TypeError, match=r"query_images: expected a list with one entry per image"):
+            segmenter.segment(single)  # type: ignore[arg-type]
+    assert len(segmenter.segment([str(path)])) == 1
+    assert len(segmenter.segment(np.stack(_images(2)))) == 2  # a (N, H, W, 3) batch is still a list of images
+
+
 @pytest.mark.data
 @pytest.mark.skipif(not (DATA / "examples").is_dir(), reason="../shared/data/examples is absent")
 def test_official_example_prompts(model: torch.nn.Module) -> None:

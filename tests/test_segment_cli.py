@@ -151,6 +151,31 @@ def test_bad_input_is_one_clear_line_and_no_output(
     assert not files["out"].exists() or not any(files["out"].iterdir())
 
 
+def test_every_option_of_every_command_has_a_help_text() -> None:
+    """`seggpt video --seg-type`, `eval ... --seed` and others once showed no text; video's --model read
+    "... or seggpt-vit-large (seggpt-default)"."""
+    import argparse
+
+    from seggpt.cli.main import build_parser
+
+    def options(parser: argparse.ArgumentParser, name: str) -> list[tuple[str, argparse.Action]]:
+        found = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub, subparser in action.choices.items():
+                    found += options(subparser, f"{name} {sub}")
+            elif action.option_strings:
+                found.append((name, action))
+        return found
+
+    found = options(build_parser(), "seggpt")
+    assert len(found) > 100
+    missing = [f"{name} {action.option_strings[0]}" for name, action in found if not action.help]
+    assert missing == []
+    model = next(a for name, a in found if name == "seggpt video" and "--model" in a.option_strings)
+    assert "(the small embedded model, default)" in str(model.help) and "%(default)s" not in str(model.help)
+
+
 def test_help_explains_every_option(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit):
         main(["segment", "--help"])

@@ -90,6 +90,15 @@ def test_folder_is_sorted_naturally(tmp_path):
     assert [f.name for f in FrameSource(tmp_path)] == ["frame1", "frame2", "frame10"]
 
 
+def test_folder_with_two_files_of_one_frame_name_is_refused(tmp_path):
+    """00000.jpg beside 00000.png (an earlier run's result PNG): both would write results/00000.png."""
+    for i, rgb in enumerate(make_frames(2)):
+        Image.fromarray(rgb).save(tmp_path / f"{i:05d}.jpg")
+    Image.fromarray(first_mask()).save(tmp_path / "00000.png")
+    with pytest.raises(ValueError, match=r"00000\.jpg and 00000\.png .* have one name \('00000'\)"):
+        FrameSource(tmp_path)
+
+
 def test_layouts_find_the_first_annotation(tmp_path):
     for root, seq in ((tmp_path / "DAVIS", Path("480p/seq")), (tmp_path / "ytvos", Path("vid"))):
         frames = root / "JPEGImages" / seq

@@ -31,6 +31,7 @@ from seggpt.evaluation import (
 )
 from seggpt.inference import COMPILE_HELP, DTYPE_HELP, PRECISIONS, Ensemble, Upsample, join_shards, leave_shards
 
+ENSEMBLE_HELP = "combining several prompts: feature (default), spatial or none (as in `seggpt segment --help`)"
 EPILOG = """examples:
   seggpt eval fewshot --dataset fss1000 --root fewshot_data --class-list fss_test_set.txt \\
       --model seggpt-vit-large --shots 1 --output runs/fss
@@ -73,7 +74,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def _add_fewshot(sub: Any) -> None:
     p = sub.add_parser("fewshot", help="few-shot mIoU and FB-IoU on FSS-1000, PASCAL-5i or COCO-20i episodes")
-    p.add_argument("--dataset", required=True, choices=tuple(FEWSHOT_LAYOUTS))
+    p.add_argument("--dataset", required=True, choices=tuple(FEWSHOT_LAYOUTS), help="few-shot dataset layout")
     p.add_argument("--root", type=Path, help="FSS-1000 folder of class folders, or the VOC2012 folder")
     p.add_argument("--class-list", type=Path, help="FSS-1000: file of class names to test (e.g. the 240 test ones)")
     p.add_argument("--image-list", type=Path, help="PASCAL-5i: image ids to use (default ImageSets/Segmentation/val)")
@@ -81,9 +82,9 @@ def _add_fewshot(sub: Any) -> None:
     p.add_argument("--coco-images", type=Path, help="COCO-20i: the json's image folder")
     p.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3], help="PASCAL-5i / COCO-20i folds")
     p.add_argument("--shots", type=int, default=1, help="support images per episode (default 1)")
-    p.add_argument("--ensemble", default="feature", choices=get_args(Ensemble))
+    p.add_argument("--ensemble", default="feature", choices=get_args(Ensemble), help=ENSEMBLE_HELP)
     p.add_argument("--episodes", type=int, help="episodes per fold (default: one per image for FSS-1000, else 1000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the supports drawn per episode (default 0)")
     _common(p)
     p.set_defaults(run=_fewshot)
 
@@ -93,7 +94,7 @@ def _add_vos(sub: Any) -> None:
     p.add_argument("--davis-root", required=True, type=Path, help="DAVIS folder (JPEGImages, Annotations, ImageSets)")
     p.add_argument("--sequences", nargs="+", metavar="SEQ", help="sequences (default: the image set, else all)")
     p.add_argument("--imageset", help="ImageSets list, e.g. val, 2017/val, val_dev_480p, or a file")
-    p.add_argument("--resolution", default="480p")
+    p.add_argument("--resolution", default="480p", help="DAVIS JPEGImages/Annotations subfolder (default 480p)")
     p.add_argument("--year", type=int, choices=(2016, 2017), help="mask encoding (default: guessed per sequence)")
     p.add_argument("--results", type=Path, metavar="DIR", help="score DIR/<seq>/<frame>.png instead of a model")
     p.add_argument("--memory", type=int, default=8, help="predicted frames kept as prompts (default 8)")
@@ -119,8 +120,8 @@ def _add_semantic(sub: Any) -> None:
     p.add_argument("--ignore-index", type=int, default=255, help="label value left out (default 255)")
     p.add_argument("--class-names", help="comma-separated names of classes 0..N-1")
     p.add_argument("--num-prompts", type=int, default=4, help="training images used as prompts (default 4)")
-    p.add_argument("--ensemble", default="feature", choices=get_args(Ensemble))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ensemble", default="feature", choices=get_args(Ensemble), help=ENSEMBLE_HELP)
+    p.add_argument("--seed", type=int, default=0, help="seed of the choice of prompt images (default 0)")
     p.add_argument("--predictions", type=Path, metavar="DIR", help="score DIR/<stem>.png (dataset ids), no model")
     p.add_argument(
         "--background-index",

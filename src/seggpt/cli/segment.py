@@ -169,7 +169,8 @@ def segment_shard(args: argparse.Namespace, shard: Shard) -> int:
     check_output_folder(args.output, "--output")
     protected = [Path(p) for pair in args.prompt or [] for p in pair]
     protected += [p for p in (args.tuned_prompt, Path(args.model)) if p is not None and p.is_file()]
-    check_outputs(args.output, [f.path for f in inputs], formats, protected)
+    folders = [Path(spec).expanduser() for spec in args.input if Path(spec).expanduser().is_dir()]
+    check_outputs(args.output, [f.path for f in inputs], formats, protected, input_folders=folders)
     inputs = shard.take(inputs, block=args.batch_size)  # whole batches: the same outputs as one process
     args.device = shard.device(args.device)
     model = load_model(args.model, config=args.config, device=args.device)

@@ -54,10 +54,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         dest="precision",
         choices=("auto", "fp32", "bf16"),
         default="auto",
-        help="precision of the frozen model: auto (default: bf16 where the hardware runs it natively, else fp32), "
-        "fp32 or bf16 (autocast)",
+        help="precision of the frozen model: auto (default: bf16 where the hardware runs it fast, a GPU with bf16 "
+        "or a CPU with AMX, else fp32), fp32 or bf16 (autocast)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seeds the data order and the initial prompt (default: 0)")
     p.add_argument("--save-every", type=int, default=50, help="steps between resumable states (default: 50)")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT.state.pt if it exists")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")

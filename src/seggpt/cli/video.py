@@ -84,7 +84,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--model",
         default="seggpt-default",
         metavar="NAME|PATH",
-        help="checkpoint file or name: seggpt-default (the small embedded model) or seggpt-vit-large (%(default)s)",
+        help="checkpoint file or name: seggpt-default (the small embedded model, default) or seggpt-vit-large",
     )
     parser.add_argument("--overlay", type=Path, metavar="OUT.mp4", help="also write the overlay output")
     parser.add_argument(
@@ -92,7 +92,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="the frames output also holds DIR/masks_rle.json (COCO RLE per frame and object)",
     )
-    parser.add_argument("--seg-type", choices=get_args(SegType), default="instance")
+    parser.add_argument(
+        "--seg-type",
+        choices=get_args(SegType),
+        default="instance",
+        help="type token: instance (default) or semantic",
+    )
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--dtype", choices=PRECISIONS, default="auto", help=DTYPE_HELP)
     parser.add_argument("--compile", action="store_true", help=COMPILE_HELP)

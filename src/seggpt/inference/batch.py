@@ -102,9 +102,17 @@ def _id_patterns(out_dir: Path, formats: Sequence[str]) -> list[re.Pattern[str]]
     return patterns
 
 
-def check_outputs(out_dir: Path, inputs: Sequence[Path], formats: Sequence[str], protected: Sequence[Path]) -> None:
-    """Refuse, before any model work, outputs that are inputs (or `protected` files) and outputs written twice;
-    then remove the litter of killed runs from `out_dir`.
+def check_outputs(
+    out_dir: Path,
+    inputs: Sequence[Path],
+    formats: Sequence[str],
+    protected: Sequence[Path],
+    *,
+    input_folders: Sequence[Path] = (),
+) -> None:
+    """Refuse, before any model work, outputs that are inputs (or `protected` files), outputs written twice and
+    an `out_dir` that is one of the `input_folders` (folders given as inputs: the next run would read the results
+    as inputs); then remove the litter of killed runs from `out_dir`.
 
     The class ids are not known yet, so a name such as `STEM_mask_<digits>.png` counts as an output of STEM.
 
@@ -120,6 +128,12 @@ def check_outputs(out_dir: Path, inputs: Sequence[Path], formats: Sequence[str],
     ]
     check_no_collisions(planned)
     check_not_inputs([path for path, _ in planned], [*inputs, *protected])
+    for folder in input_folders:
+        if os.path.realpath(folder) == os.path.realpath(out_dir):
+            raise OutputError(
+                f"output folder {out_dir} is the input folder {folder}: the results would be read as inputs by the "
+                "next run; choose another output folder"
+            )
     _check_id_names(out_dir, inputs, protected, planned, _id_patterns(out_dir, formats))
     clean_stale_temps(out_dir)
 

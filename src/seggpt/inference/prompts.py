@@ -218,6 +218,11 @@ def encode_prompt_masks(
         return _encode_colour_targets(arrays, names)
     label_maps = [_label_map(a, mask_type, ignore_value, n) for a, n in zip(arrays, names)]
     for ids, name in zip(label_maps, names):
+        if not (ids > 0).any() and (ids < 0).any():
+            raise ValueError(
+                f"{name}: the prompt mask is empty (every pixel that is not background is the ignore value "
+                f"{ignore_value}); drop the ignore value (a white-on-black mask needs none)"
+            )
         if not (ids > 0).any():
             raise ValueError(f"{name}: the prompt mask is empty (no foreground pixels); expected some foreground")
     class_ids = np.unique(np.concatenate([np.unique(ids[ids > 0]) for ids in label_maps])).astype(np.int64)

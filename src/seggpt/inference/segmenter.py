@@ -38,6 +38,16 @@ def _as_rgb(image: ImageInput, name: str) -> NDArray[np.uint8]:
     return array
 
 
+def _refuse_single(items: object, what: str, single_ndim: int) -> None:
+    """Refuse one image, mask or path where a list of them is expected (a path would be read letter by letter,
+    an array row by row)."""
+    if isinstance(items, str | Path) or not hasattr(items, "__len__") or getattr(items, "ndim", 99) <= single_ndim:
+        raise TypeError(
+            f"{what}: expected a list with one entry per image, got a {type(items).__name__}; to pass one image, "
+            "wrap it in a list: [image]"
+        )
+
+
 def _prepare(rgb: NDArray[np.uint8], size: tuple[int, int], resize: Resize, target: bool) -> tuple[Tensor, tuple]:
     """(H, W, 3) uint8 -> ((3, h, w) normalized tensor, (h', w') region holding the image, top-left).
 
@@ -165,8 +175,11 @@ class Segmenter:
             ignore_value, colours, mask_type: see `seggpt.inference.prompts.encode_prompt_masks`.
 
         Raises:
+            TypeError: a single image, mask or path instead of a list of them.
             ValueError: unequal counts, unreadable files, or a bad mask (message names the file or prompt).
         """
+        _refuse_single(prompt_images, "prompt_images", 3)
+        _refuse_single(prompt_masks, "prompt_masks", 2)
         if len(prompt_images) != len(prompt_masks) or not prompt_images:
             raise ValueError(
                 f"expected one mask per prompt image, got {len(prompt_images)} images and {len(prompt_masks)} masks"
@@ -241,9 +254,11 @@ class Segmenter:
 
         Raises:
             RuntimeError: `set_prompts` was not called first.
+            TypeError: a single image or path instead of a list of them.
             ValueError: an unreadable or malformed query image (the message names it).
         """
         prompts = self._require_prompts()
+        _refuse_single(query_images, "query_images", 3)
         batch_size = batch_size or self.batch_size
         predictions: list[Prediction] = []
         for start in range(0, len(query_images), batch_size):

@@ -55,6 +55,15 @@ class FrameSource:
             )
             if not self._files:
                 raise ValueError(f"the folder {self.path} holds no frames (expected {', '.join(IMAGE_SUFFIXES)})")
+            stems: dict[str, Path] = {}
+            for file in self._files:  # frames are named by stem: two files of one stem would be one result
+                if file.stem in stems:
+                    raise ValueError(
+                        f"the frames {stems[file.stem].name} and {file.name} of {self.path} have one name "
+                        f"({file.stem!r}), so their results would overwrite each other (results of an earlier run "
+                        "written into the frames folder?); keep one file per frame"
+                    )
+                stems[file.stem] = file
             self.count: int | None = len(self._files)
             self.fps = DEFAULT_FPS
         else:
