@@ -1,25 +1,57 @@
-"""The relative-position bias folded into SDPA equals the explicit official formula."""
+"""Both relative-position attention paths (the CPU's bias as an SDPA mask, the GPU's bias folded into q/k)
+equal the official formula, written out here token by token."""
 
+import pytest
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from seggpt.model.layers import Attention, decomposed_rel_pos_bias, fold_rel_pos
+from seggpt.model import layers
+from seggpt.model.layers import Attention, biased_attention, decomposed_rel_pos_bias, fold_rel_pos
+
+
+def official_bias(q: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """bias[b, n, i, j] = q_i·rel_h[row_i - row_j + h - 1] + q_i·rel_w[col_i - col_j + w - 1], the queries
+    being the last q.shape[2] tokens of the (h, w) grid (same-size tables: no resizing)."""
+    h, w = grid
+    first = h * w - q.shape[2]
+    bias = torch.empty(*q.shape[:3], h * w)
+    for i in range(q.shape[2]):
+        row, col = divmod(first + i, w)
+        for j in range(h * w):
+            m, n = divmod(j, w)
+            bias[:, :, i, j] = q[:, :, i] @ (rel_h[row - m + h - 1] + rel_w[col - n + w - 1])
+    return bias
 
 
 def explicit_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h, rel_w, grid) -> torch.Tensor:
     """The official computation: softmax(scale q k^T + decomposed bias) v."""
-    logits = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1) + decomposed_rel_pos_bias(q, rel_h, rel_w, grid)
+    logits = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1) + official_bias(q, rel_h, rel_w, grid)
     return logits.softmax(-1) @ v
 
 
-def test_folded_rel_pos_equals_explicit_bias() -> None:
+@pytest.mark.parametrize("query_tokens", [18, 9])  # the whole grid, its last 3 rows
+def test_bias_equals_the_official_formula(query_tokens: int) -> None:
     torch.manual_seed(0)
     grid = (6, 3)
-    q, k, v = (torch.randn(2, 4, 18, 8) for _ in range(3))
+    q = torch.randn(2, 4, query_tokens, 8)
     rel_h, rel_w = torch.randn(11, 8), torch.randn(5, 8)
-    expected = explicit_attention(q, k, v, rel_h, rel_w, grid)
-    qf, kf, vf = fold_rel_pos(q, k, v, rel_h, rel_w, grid)
-    got = torch.nn.functional.scaled_dot_product_attention(qf, kf, vf, scale=1.0)[..., :8]
-    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        decomposed_rel_pos_bias(q, rel_h, rel_w, grid), official_bias(q, rel_h, rel_w, grid), atol=1e-5, rtol=1e-5
+    )
+
+
+@pytest.mark.parametrize("bias_elements", [1 << 23, 2 * 9 * 18, 1])  # all heads at once, 2 at a time, 1
+def test_biased_attention_in_chunks_equals_the_official_formula(
+    bias_elements: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(layers, "BIAS_ELEMENTS", bias_elements)
+    torch.manual_seed(0)
+    grid = (6, 3)
+    q = torch.randn(2, 4, 9, 8)  # the last 3 rows
+    k, v = torch.randn(2, 4, 18, 8), torch.randn(2, 4, 18, 8)
+    rel_h, rel_w = torch.randn(11, 8), torch.randn(5, 8)
+    got = biased_attention(q, k, v, rel_h, rel_w, grid)
+    torch.testing.assert_close(got, explicit_attention(q, k, v, rel_h, rel_w, grid), atol=1e-5, rtol=1e-5)
 
 
 def test_query_rows_equal_the_bottom_of_the_full_attention() -> None:
@@ -42,16 +74,21 @@ def test_rel_pos_tables_are_resized_for_another_grid() -> None:
 
 
 def test_gpu_layout_pads_q_k_to_a_multiple_of_8_and_keeps_v() -> None:
-    """The GPU layout (q/k rounded up to a multiple of 8, v unpadded) gives the same attention."""
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
+    """The GPU layout (the bias folded into q/k, rounded up to a multiple of 8, v as it is) gives the same
+    attention; run here through the math kernel (the CPU's fused kernel needs equal widths)."""
     torch.manual_seed(0)
     grid = (6, 3)
     q, k, v = (torch.randn(2, 4, 18, 8) for _ in range(3))
     rel_h, rel_w = torch.randn(11, 8), torch.randn(5, 8)
-    qf, kf, vf = fold_rel_pos(q, k, v, rel_h, rel_w, grid, multiple=8, pad_v=False)
-    assert qf.shape[-1] == kf.shape[-1] == 24 and vf.shape[-1] == 8  # 8 + 6 + 3 = 17 -> 24
-    assert torch.equal(qf[..., 17:], torch.zeros_like(qf[..., 17:])) and torch.equal(vf, v)
-    with sdpa_kernel(SDPBackend.MATH):  # the CPU's fused kernel needs equal widths; the math kernel does not
-        got = torch.nn.functional.scaled_dot_product_attention(qf, kf, vf, scale=1.0)
+    qf, kf = fold_rel_pos(q, k, rel_h, rel_w, grid, multiple=8)
+    assert qf.shape[-1] == kf.shape[-1] == 24  # 8 + 6 + 3 = 17 -> 24
+    assert torch.equal(qf[..., 17:], torch.zeros_like(qf[..., 17:]))
+    with sdpa_kernel(SDPBackend.MATH):
+        got = torch.nn.functional.scaled_dot_product_attention(qf, kf, v, scale=1.0)
     torch.testing.assert_close(got, explicit_attention(q, k, v, rel_h, rel_w, grid), atol=1e-5, rtol=1e-5)
+    qf, kf = fold_rel_pos(q[:, :, 9:], k, rel_h, rel_w, grid, multiple=1)  # the last 3 rows, unpadded (17)
+    assert qf.shape[-1] == 17
+    with sdpa_kernel(SDPBackend.MATH):
+        got = torch.nn.functional.scaled_dot_product_attention(qf, kf, v, scale=1.0)
+    expected = explicit_attention(q[:, :, 9:], k, v, rel_h, rel_w, grid)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+BIAS_ELEMENTS = 1 << 23  # floats of relative-position bias built at once on the CPU (32 MiB in fp32)
+
 
 def resize_abs_pos(pos_embed: Tensor, has_cls_token: bool, grid_size: tuple[int, int]) -> Tensor:
     """Resize a square absolute position table to a canvas grid.
@@ -49,23 +51,78 @@ def relative_position_table(size: int, rel_pos: Tensor) -> Tensor:
     return table[coords[:, None] - coords[None, :] + size - 1]
 
 
-def decomposed_rel_pos_bias(q: Tensor, rel_pos_h: Tensor, rel_pos_w: Tensor, grid_size: tuple[int, int]) -> Tensor:
-    """The decomposed relative-position terms (MViTv2 / ViTDet) as an additive attention bias.
+def rel_pos_terms(q: Tensor, rel_pos_h: Tensor, rel_pos_w: Tensor, grid_size: tuple[int, int]) -> tuple[Tensor, Tensor]:
+    """The two decomposed relative-position terms (MViTv2 / ViTDet) of each query.
 
     Args:
-        q: (B, nh, h*w, hd) unscaled queries.
+        q: (B, nh, Nq, hd) unscaled queries: the last Nq tokens (whole rows) of the grid.
         rel_pos_h: (2h-1, hd) table over rows; rel_pos_w: (2w-1, hd) over columns.
-        grid_size: (h, w).
+        grid_size: (h, w) of the keys' token grid.
 
     Returns:
-        (B, nh, h*w, h*w) bias: bias[q=(i, j), k=(m, n)] = q·Rh[i, m] + q·Rw[j, n].
+        rel_h: (B, nh, Nq, h), q·Rh[i, m] for key row m; rel_w: (B, nh, Nq, w), q·Rw[j, n] for key column n.
     """
     h, w = grid_size
-    B, nh, N, hd = q.shape
-    r_q = q.reshape(B, nh, h, w, hd)
-    rel_h = torch.einsum("bnhwc,hkc->bnhwk", r_q, relative_position_table(h, rel_pos_h).to(q.dtype))
-    rel_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, relative_position_table(w, rel_pos_w).to(q.dtype))
-    return (rel_h[..., :, None] + rel_w[..., None, :]).reshape(B, nh, N, N)  # (B, nh, h, w, h, w) flattened
+    B, nh, Nq, hd = q.shape
+    rows = Nq // w
+    r_q = q.reshape(B, nh, rows, w, hd)
+    Rh = relative_position_table(h, rel_pos_h)[h - rows :].to(q.dtype)  # (rows, h, hd) for the query rows
+    Rw = relative_position_table(w, rel_pos_w).to(q.dtype)  # (w, w, hd)
+    rel_h = torch.einsum("bnhwc,hkc->bnhwk", r_q, Rh).reshape(B, nh, Nq, h)
+    rel_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, Rw).reshape(B, nh, Nq, w)
+    return rel_h, rel_w
+
+
+def pairwise_bias(rel_h: Tensor, rel_w: Tensor) -> Tensor:
+    """(..., Nq, h) and (..., Nq, w) terms -> the (..., Nq, h*w) additive bias rel_h[m] + rel_w[n] of key (m, n)."""
+    # contiguous terms make the sum contiguous (einsum's permuted outputs made the final reshape copy it)
+    total = rel_h.contiguous()[..., :, None] + rel_w.contiguous()[..., None, :]
+    return total.flatten(-2)
+
+
+def decomposed_rel_pos_bias(q: Tensor, rel_pos_h: Tensor, rel_pos_w: Tensor, grid_size: tuple[int, int]) -> Tensor:
+    """The decomposed relative-position terms as an additive attention bias, as the official code adds it.
+
+    Args: as `rel_pos_terms`.
+
+    Returns:
+        (B, nh, Nq, h*w) bias: bias[q=(i, j), k=(m, n)] = q·Rh[i, m] + q·Rw[j, n].
+    """
+    return pairwise_bias(*rel_pos_terms(q, rel_pos_h, rel_pos_w, grid_size))
+
+
+def biased_attention(
+    q: Tensor, k: Tensor, v: Tensor, rel_pos_h: Tensor, rel_pos_w: Tensor, grid_size: tuple[int, int]
+) -> Tensor:
+    """SDPA with the decomposed relative-position bias as its additive mask: the official arithmetic.
+
+    The (Nq, h*w) bias is built for a few heads at a time (at most `BIAS_ELEMENTS` floats at once), so a
+    large batch or a 9-prompt ensemble of ViT-L does not hold every head's bias together.
+
+    Args:
+        q: (B, nh, Nq, hd) queries, the last Nq tokens of the grid; k, v: (B, nh, h*w, hd).
+        rel_pos_h, rel_pos_w, grid_size: as `rel_pos_terms`.
+
+    Returns:
+        (B, nh, Nq, hd).
+    """
+    B, nh, Nq, hd = q.shape
+    rel_h, rel_w = rel_pos_terms(q, rel_pos_h, rel_pos_w, grid_size)
+    step = max(1, BIAS_ELEMENTS // (Nq * k.shape[2]))
+    if step >= B * nh:  # one call
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=pairwise_bias(rel_h, rel_w))
+    # heads of every canvas as one batch, cut into chunks of `step`
+    q, k, v, rel_h, rel_w = (t.flatten(0, 1).unsqueeze(1) for t in (q, k, v, rel_h, rel_w))
+    outs = [
+        F.scaled_dot_product_attention(
+            q[i : i + step],
+            k[i : i + step],
+            v[i : i + step],
+            attn_mask=pairwise_bias(rel_h[i : i + step], rel_w[i : i + step]),
+        )
+        for i in range(0, B * nh, step)
+    ]
+    return torch.cat(outs).view(B, nh, Nq, hd)
 
 
 class PatchEmbed(nn.Module):
@@ -107,63 +164,46 @@ class Attention(nn.Module):
     def attend(self, q: Tensor, k: Tensor, v: Tensor, grid_size: tuple[int, int]) -> Tensor:
         """Attention of (B, nh, Nq, hd) queries (the last Nq tokens of the grid) over (B, nh, h*w, hd) keys and
         values, relative positions included; returns (B, nh, Nq, hd), before the output projection."""
-        hd = q.shape[-1]
         if not self.use_rel_pos:
             return F.scaled_dot_product_attention(q, k, v)  # scale hd ** -0.5, as the official
-        # GPU: fused kernels take q/k widths that are multiples of 8 and v at its own width; the CPU's
-        # fused kernel needs equal widths (and keeps the exact CPU numerics unpadded).
-        on_gpu = q.device.type == "cuda"
-        q, k, v = fold_rel_pos(
-            q, k, v, self.rel_pos_h, self.rel_pos_w, grid_size, multiple=8 if on_gpu else 1, pad_v=not on_gpu
-        )
-        return F.scaled_dot_product_attention(q, k, v, scale=1.0)[..., :hd]
+        if q.device.type != "cuda":  # the CPU's fused kernel takes the bias as a mask: the fewest products
+            return biased_attention(q, k, v, self.rel_pos_h, self.rel_pos_w, grid_size)
+        # GPU: the bias folded into q/k (widths rounded up to a multiple of 8, v as it is), which cuDNN and
+        # memory-efficient attention run fused (measured on an H200 in issue 16), with no (N, N) tensor.
+        q, k = fold_rel_pos(q, k, self.rel_pos_h, self.rel_pos_w, grid_size)
+        return F.scaled_dot_product_attention(q, k, v, scale=1.0)
 
 
 def fold_rel_pos(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    rel_pos_h: Tensor,
-    rel_pos_w: Tensor,
-    grid_size: tuple[int, int],
-    multiple: int = 1,
-    pad_v: bool = True,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Fold the scale and the decomposed relative-position bias into the dot product of SDPA.
+    q: Tensor, k: Tensor, rel_pos_h: Tensor, rel_pos_w: Tensor, grid_size: tuple[int, int], multiple: int = 8
+) -> tuple[Tensor, Tensor]:
+    """Fold the scale and the decomposed relative-position bias into the dot product of SDPA (the GPU path).
 
     With q' = [q * hd**-0.5, q·Rh, q·Rw] and k' = [k, onehot(row), onehot(col)], q'·k' equals the official
     logits `scale * q·k + q·Rh[i, m] + q·Rw[j, n]` (the additive bias of `decomposed_rel_pos_bias`), so SDPA
-    with scale 1 computes the same attention without materialising the (N, N) bias. Zero columns appended to
-    both q' and k' change no logit: they round the width up to `multiple` (the GPU's fused kernels need a
-    multiple of 8). With `pad_v`, v is zero-padded to the same width (SDPA's fused CPU kernel needs equal
-    widths); slice the output back to hd.
+    with scale 1 and the values as they are computes the same attention without materialising the (N, N)
+    bias. Zero columns appended to both q' and k' change no logit: they round the width up to `multiple`
+    (the GPU's fused kernels need a multiple of 8).
 
     Args:
-        q: (B, nh, Nq, hd) queries, the last Nq tokens of the grid; k, v: (B, nh, h*w, hd).
+        q: (B, nh, Nq, hd) queries, the last Nq tokens of the grid; k: (B, nh, h*w, hd).
         rel_pos_h: (2h-1, hd) table over rows; rel_pos_w: (2w-1, hd) over columns.
         grid_size: (h, w) of the keys' token grid.
         multiple: round the q'/k' head dim up to a multiple of this.
-        pad_v: widen v to the q'/k' head dim; otherwise v is returned as given.
 
     Returns:
-        q', k' of head dim D = hd + h + w rounded up to `multiple`; v' of head dim D (pad_v) or hd.
+        q', k' of head dim hd + h + w rounded up to `multiple`.
     """
     h, w = grid_size
     B, nh, Nq, hd = q.shape
-    rows = Nq // w
-    r_q = q.reshape(B, nh, rows, w, hd)
-    Rh = relative_position_table(h, rel_pos_h)[h - rows :].to(q.dtype)  # (rows, h, hd) for the query rows
-    Rw = relative_position_table(w, rel_pos_w).to(q.dtype)  # (w, w, hd)
-    rel_h = torch.einsum("bnhwc,hkc->bnhwk", r_q, Rh).reshape(B, nh, Nq, h)
-    rel_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, Rw).reshape(B, nh, Nq, w)
+    rel_h, rel_w = rel_pos_terms(q, rel_pos_h, rel_pos_w, grid_size)
     extra = -(hd + h + w) % multiple  # zero columns up to the multiple
     zeros = q.new_zeros(B, nh, Nq, extra)
     q = torch.cat([q * hd**-0.5, rel_h, rel_w, zeros], dim=-1)  # one copy (a pad after the cat was a second)
     eye_h = torch.eye(h, dtype=k.dtype, device=k.device).repeat_interleave(w, dim=0)  # (h*w, h) row one-hot
     eye_w = torch.eye(w, dtype=k.dtype, device=k.device).repeat(h, 1)  # (h*w, w) column one-hot
     onehot = torch.cat([eye_h, eye_w, eye_h.new_zeros(h * w, extra)], dim=-1).expand(B, nh, -1, -1)
-    k = torch.cat([k, onehot], dim=-1)
-    return q, k, F.pad(v, (0, h + w + extra)) if pad_v else v
+    return q, torch.cat([k, onehot], dim=-1)
 
 
 class Mlp(nn.Module):
