@@ -99,3 +99,23 @@ def test_cuda_without_cuda_is_one_line_in_every_command(tmp_path, tiny_checkpoin
         assert main([*map(str, command), *(["--device", "cuda"] if command[0] != "train" else [])]) == 2, command
         err = capsys.readouterr().err
         assert "Traceback" not in err and "no CUDA GPU is available here" in err.strip().splitlines()[-1], command
+
+
+def test_overlay_over_the_model_and_output_into_the_frames_folder_are_refused(tmp_path, tiny_checkpoint, capsys):
+    """Checkpoints are told apart by content, so a model may be named `weights.mp4`: `--overlay` must not replace
+    it; and `--output` equal to a folder of JPEG frames must not add PNG frames beside them (a rerun reads both)."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i, rgb in enumerate(make_frames(3)):
+        Image.fromarray(rgb).save(frames / f"{i:05d}.jpg")
+    mask = save_p(tmp_path / "mask.png", first_mask(), davis_palette())
+    model = tmp_path / "weights.mp4"
+    model.write_bytes(tiny_checkpoint.read_bytes())
+    args = ["--input", frames, "--first-mask", mask, "--model", model]
+    assert run_cli(*args, "--output", tmp_path / "out", "--overlay", model) == 2
+    assert "would overwrite the input" in capsys.readouterr().err
+    assert model.read_bytes() == tiny_checkpoint.read_bytes()
+    assert run_cli(*args, "--output", frames) == 2
+    assert "holds the input" in capsys.readouterr().err
+    assert sorted(p.name for p in frames.iterdir()) == ["00000.jpg", "00001.jpg", "00002.jpg"]
+

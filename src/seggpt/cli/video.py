@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     if args.overlay is not None:
         check_output_file(args.overlay, "--overlay")
         outputs["overlay"] = args.overlay
-    check_video_outputs(outputs, source, [mask_path, *([args.first_frame] if args.first_frame else [])])
+    model_file = [Path(args.model)] if Path(args.model).is_file() else []
+    check_video_outputs(outputs, source, [mask_path, *([args.first_frame] if args.first_frame else []), *model_file])
     first = load_first_mask(mask_path)
     first_frame = Frame(str(args.first_frame), load_rgb(args.first_frame)) if args.first_frame else None
     if first_frame is not None:

@@ -43,14 +43,16 @@ class VideoCounts:
 
 def check_video_outputs(outputs: Mapping[str, Path], source: FrameSource, prompts: Sequence[Path]) -> None:
     """Before any model work: no output (`VIDEO_OUTPUTS` name -> path) is an input (the video, its frames, the
-    prompt files); litter of killed runs next to the outputs is removed.
+    files in `prompts`: the prompt mask and image, the model file), and the frames folder, which the results
+    replace, holds no input; litter of killed runs next to the outputs is removed.
 
     Raises:
-        OutputError: an output is an input.
+        OutputError: an output is an input, or the frames folder holds one.
     """
     planned = [p for name, path in outputs.items() for p in VIDEO_OUTPUTS[name].paths(path, source.frame_names)]
     inputs = [*source.files, *prompts]
-    check_not_inputs(planned, inputs if source.files else [*inputs, source.path])
+    replaced = [outputs["frames"]] if "frames" in outputs else []
+    check_not_inputs(planned, inputs if source.files else [*inputs, source.path], replaced_folders=replaced)
     for folder in {path.parent for path in outputs.values()}:
         clean_stale_temps(folder)
 
