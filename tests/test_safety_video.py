@@ -119,3 +119,20 @@ def test_overlay_over_the_model_and_output_into_the_frames_folder_are_refused(tm
     assert "holds the input" in capsys.readouterr().err
     assert sorted(p.name for p in frames.iterdir()) == ["00000.jpg", "00001.jpg", "00002.jpg"]
 
+
+def test_results_manifest_never_removes_files_outside_the_folder(tmp_path, tiny_checkpoint):
+    """The hidden manifest lists an earlier run's frames; a damaged or hostile one must not reach other files."""
+    import json
+
+    from seggpt.inference.video_outputs import ResultWriter
+
+    out = tmp_path / "out"
+    out.mkdir()
+    victim, notes = tmp_path / "victim.txt", out / "notes.txt"
+    victim.write_text("keep")
+    notes.write_text("keep")
+    (out / ResultWriter.MANIFEST).write_text(json.dumps({"files": ["../victim.txt", "notes.txt", str(victim)]}))
+    mask = save_p(tmp_path / "mask.png", first_mask(), davis_palette())
+    video = write_video(tmp_path / "clip.mp4", make_frames(2))
+    assert run_cli("--input", video, "--first-mask", mask, "--output", out, "--model", tiny_checkpoint) == 0
+    assert victim.read_text() == "keep" and notes.read_text() == "keep"
