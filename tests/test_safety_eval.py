@@ -97,7 +97,7 @@ def test_vos_without_the_first_frame_is_its_own_run(tmp_path, tiny_checkpoint, c
     assert main([*args, "--no-keep-first", "--output", str(tmp_path / "v")]) == 2
     assert "other settings (keep_first)" in capsys.readouterr().err
     assert main([*args, "--no-keep-first", "--output", str(tmp_path / "w")]) == 0
-    assert seen == [True, False]
+    assert seen == [True, False, False]  # the refused run built its segmenter too: the model loads before run.json
     assert json.loads((tmp_path / "w" / "run.json").read_text())["keep_first"] is False
     assert "keep_first" not in json.loads((tmp_path / "v" / "run.json").read_text())  # earlier runs stay valid
 
@@ -108,3 +108,15 @@ def test_vos_memory_that_leaves_no_prompt_is_refused_before_any_output(tmp_path,
     assert main([*args, "--memory", "0", "--no-keep-first", "--output", str(tmp_path / "v")]) == 2
     assert "--memory must be >= 1 (or 0 with the first frame kept), got 0" in capsys.readouterr().err
     assert not (tmp_path / "v").exists()
+
+
+def test_vos_with_an_unreadable_model_leaves_no_run_behind(tmp_path, tiny_checkpoint, capsys):
+    """A bad --model is reported before run.json is written: the corrected command then runs in that folder."""
+    _make_davis(tmp_path / "davis", num_frames=3)
+    not_a_model = tmp_path / "notes.txt"
+    not_a_model.write_text("not a checkpoint")
+    args = ["eval", "vos", "--davis-root", str(tmp_path / "davis"), "--memory", "1", "--output", str(tmp_path / "v")]
+    assert main([*args, "--model", str(not_a_model)]) == 2
+    assert "is not a checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "v" / "run.json").exists()
+    assert main([*args, "--model", str(tiny_checkpoint)]) == 0

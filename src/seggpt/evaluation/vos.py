@@ -224,10 +224,10 @@ def run_vos(options: VosOptions, run: RunOptions) -> Outcome[VosReport] | None:
     if predict:
         inputs = [p for s in sequences for p in (*s.frames, *s.annotations)]
         check_not_inputs([], inputs, replaced_folders=[run.output / s.name for s in sequences])
+    segmenter = video_segmenter(run, options.memory, options.keep_first) if predict else None  # before run.json
     cache = ResultCache(run.output, settings, resume=run.resume, shard=run.shard)
     mine = run.shard.take(sequences)
-    if predict:
-        segmenter = video_segmenter(run, options.memory, options.keep_first)
+    if segmenter is not None:
         for sequence in tqdm(mine, desc="predict"):
             if not (cache.resumed and has_results(sequence, run.output)):  # only this run's own results
                 predict_sequence(segmenter, sequence, run.output)
