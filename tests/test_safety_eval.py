@@ -120,3 +120,31 @@ def test_vos_with_an_unreadable_model_leaves_no_run_behind(tmp_path, tiny_checkp
     assert "is not a checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "v" / "run.json").exists()
     assert main([*args, "--model", str(tiny_checkpoint)]) == 0
+
+
+def test_scoring_missing_predictions_is_refused_before_run_json(tmp_path, capsys):
+    """`--results` / `--predictions` lacking files: one line, and no run.json that would block the fixed command."""
+    _make_davis(tmp_path / "davis", num_frames=3)
+    (tmp_path / "empty").mkdir()
+    vos_args = ["eval", "vos", "--davis-root", str(tmp_path / "davis"), "--output", str(tmp_path / "v")]
+    assert main([*vos_args, "--results", str(tmp_path / "empty")]) == 2
+    assert "toy" in _last_line(capsys) and not (tmp_path / "v" / "run.json").exists()
+    truth = tmp_path / "davis" / "Annotations" / "480p"
+    assert main([*vos_args, "--results", str(truth)]) == 0
+
+    images, labels = tmp_path / "images", tmp_path / "labels"
+    images.mkdir()
+    labels.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(images / "a.png")
+    Image.fromarray(np.ones((8, 8), np.uint8)).save(labels / "a.png")
+    sem_args = ["eval", "semantic", "--images", str(images), "--labels", str(labels), "--num-classes", "3"]
+    sem_args += ["--output", str(tmp_path / "s")]
+    assert main([*sem_args, "--predictions", str(tmp_path / "empty")]) == 2
+    assert "no prediction" in _last_line(capsys) and not (tmp_path / "s" / "run.json").exists()
+    assert main([*sem_args, "--predictions", str(labels)]) == 0
+
+
+def _last_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err.strip().splitlines()[-1]

@@ -79,11 +79,22 @@ def score_frames(
     return j, f
 
 
+def scored_annotations(sequence: DavisSequence) -> list[Path]:
+    """The annotated frames a sequence is scored on: all but the first and last (a 1- or 2-frame one keeps all)."""
+    return list(sequence.annotations[1:-1] or sequence.annotations)
+
+
+def missing_results(sequences: Sequence[DavisSequence], results_dir: str | Path) -> list[Path]:
+    """The results frames ``results_dir/<sequence>/<frame>.png`` that scoring `sequences` needs and cannot find."""
+    needed = (Path(results_dir) / s.name / p.name for s in sequences for p in scored_annotations(s))
+    return [path for path in needed if not path.is_file()]
+
+
 def score_sequence(sequence: DavisSequence, results_dir: str | Path) -> list[ObjectScore]:
     """Score ``results_dir/<sequence>/<frame>.png`` against the sequence's annotations (first and last left out)."""
     first, _ = read_davis_annotation(sequence.annotations[0], sequence.year)
     num_objects = int(first.max())
-    scored = sequence.annotations[1:-1] or sequence.annotations  # a 1- or 2-frame sequence keeps its frames
+    scored = scored_annotations(sequence)
     targets, voids = zip(*(read_davis_annotation(p, sequence.year) for p in scored))
     preds = [read_result_labels(Path(results_dir) / sequence.name / p.name, sequence.year) for p in scored]
     j, f = score_frames(targets, voids, preds, num_objects)
@@ -224,6 +235,8 @@ def run_vos(options: VosOptions, run: RunOptions) -> Outcome[VosReport] | None:
     if predict:
         inputs = [p for s in sequences for p in (*s.frames, *s.annotations)]
         check_not_inputs([], inputs, replaced_folders=[run.output / s.name for s in sequences])
+    elif missing := missing_results(sequences, results_dir):  # before run.json: the fixed command may reuse DIR
+        raise FileNotFoundError(f"results frame {missing[0]} is missing ({len(missing)} frames of --results missing)")
     segmenter = video_segmenter(run, options.memory, options.keep_first) if predict else None  # before run.json
     cache = ResultCache(run.output, settings, resume=run.resume, shard=run.shard)
     mine = run.shard.take(sequences)
