@@ -91,3 +91,24 @@ def test_checkpoint_with_bad_weights_is_refused(tmp_path, kind):
     expected = "NaN or infinite" if kind == "nan" else "not floating point"
     with pytest.raises(ValueError, match=expected):
         load_model(path)
+
+
+class _Payload:
+    """Pickles as a call to `exec`: loading it with pickle would run code."""
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (exec, ("raise SystemExit('the pickle ran')",))
+
+
+def test_resume_file_with_pickled_code_or_garbage_is_one_line(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    for content in ("pickle", "truncated"):
+        if content == "pickle":
+            torch.save({"format": "seggpt-train-state-1", "model": _Payload()}, out / "last.pt")
+        else:
+            (out / "last.pt").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
+        assert _train(out, "run.resume=auto") == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert str(out / "last.pt") in err

@@ -19,10 +19,12 @@ def weights(tmp_path: Path) -> Path:
     return save_model(build_seggpt(get_preset("seggpt-test")), tmp_path / "model.safetensors")
 
 
-def _tune(tmp_path: Path, weights: Path, output: Path) -> int:
-    images, masks = make_folder(tmp_path / "data")
+def _tune(tmp_path: Path, weights: Path, output: Path, *extra: str) -> int:
+    if not (tmp_path / "data").exists():
+        make_folder(tmp_path / "data")
+    images, masks = tmp_path / "data" / "images", tmp_path / "data" / "masks"
     args = ["tune", "--dataset", "folder", "--images", str(images), "--masks", str(masks), "--model", str(weights),
-            "--output", str(output), "--steps", "50", "--batch-size", "1", "--no-progress"]  # fmt: skip
+            "--output", str(output), "--steps", "50", "--batch-size", "1", "--no-progress", *extra]  # fmt: skip
     return main(args)
 
 
@@ -51,3 +53,26 @@ def test_convert_onto_its_source_is_refused(tmp_path, weights, capsys):
     assert weights.read_bytes() == before
     assert main(["convert", str(weights), str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+class _Payload:
+    """Pickles as a call to `exec`: loading it with pickle would run code."""
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (exec, ("raise SystemExit('the pickle ran')",))
+
+
+@pytest.mark.parametrize("content", ["pickle", "truncated", "foreign"])
+def test_tune_resume_state_that_is_not_ours_is_one_line(tmp_path, weights, capsys, content):
+    output = tmp_path / "prompt.safetensors"
+    state = tmp_path / "prompt.safetensors.state.pt"
+    if content == "pickle":
+        torch.save({"step": _Payload()}, state)
+    elif content == "truncated":
+        state.write_bytes(b"PK\x03\x04" + b"\x00" * 40)
+    else:
+        torch.save({"weights": torch.zeros(2)}, state)
+    assert _tune(tmp_path, weights, output, "--resume") == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert str(state) in err and not output.exists()

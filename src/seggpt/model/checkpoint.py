@@ -166,22 +166,9 @@ def _read_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
             raise ValueError(
                 f"cannot read {path} as safetensors (truncated or corrupted?): {_first_line(err)}"
             ) from err
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=kind == "torch-zip")
-    except pickle.UnpicklingError as err:
-        found = re.search(r"GLOBAL (\S+)", str(err))
-        if found is None:  # a broken pickle stream rather than a forbidden object
-            raise ValueError(
-                f"cannot read {path} as a torch checkpoint (truncated or corrupted?): {_first_line(err)}"
-            ) from err
-        raise ValueError(
-            f"{path} holds pickled Python objects other than tensors ({found.group(1)}); refusing to unpickle them "
-            "(expected a plain state dict, optionally under 'model')"
-        ) from err
-    except Exception as err:
-        raise ValueError(
-            f"cannot read {path} as a torch checkpoint (truncated or corrupted?): {_first_line(err)}"
-        ) from err
+    obj = load_torch_file(
+        path, "a torch checkpoint", "a plain state dict, optionally under 'model'", mmap=kind == "torch-zip"
+    )
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         obj = obj["model"]  # the official layout: {"model": state_dict, ...}
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
@@ -190,6 +177,34 @@ def _read_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
             "a dict of tensors, optionally under 'model'"
         )
     return dict(obj), {}
+
+
+def load_torch_file(
+    path: str | Path, what: str, expected: str, *, map_location: str | torch.device = "cpu", mmap: bool = False
+) -> object:
+    """`torch.load` of an untrusted file: tensors and plain containers only (`weights_only=True`), never code.
+
+    Args:
+        path: the file.
+        what: what it should be, in messages ("a torch checkpoint", "a seggpt training state").
+        expected: what it should hold, in the message refusing other pickled objects.
+
+    Raises:
+        ValueError: one line naming `path`: a pickled object other than those (refused, never run), or a
+            truncated or foreign file.
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"GLOBAL (\S+)", str(err))
+        if found is None:  # a broken pickle stream rather than a forbidden object
+            raise ValueError(f"cannot read {path} as {what} (truncated or corrupted?): {_first_line(err)}") from err
+        raise ValueError(
+            f"{path} holds pickled Python objects other than tensors ({found.group(1)}); refusing to unpickle them "
+            f"(expected {expected})"
+        ) from err
+    except Exception as err:
+        raise ValueError(f"cannot read {path} as {what} (truncated or corrupted?): {_first_line(err)}") from err
 
 
 def read_tensors(path: str | Path) -> dict[str, Tensor]:

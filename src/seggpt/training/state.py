@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from seggpt.atomic import atomic_write
+from seggpt.model.checkpoint import load_torch_file
 
 RUN_FILES = ("last.pt", "model.safetensors", "log.csv")  # what makes a folder hold a run
 SAFE_RESUME_KEYS = frozenset(  # config keys a resume may change: they do not touch the trained weights' path
@@ -85,10 +86,7 @@ def load_state(path: str | Path) -> TrainState:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"training state {path} does not exist")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for a corrupt or foreign file
-        raise ValueError(f"cannot read training state {path}: {err}") from err
+    payload = load_torch_file(path, "a seggpt training state", "tensors and plain values written by `seggpt train`")
     if not isinstance(payload, dict) or payload.get("format") != "seggpt-train-state-1":
         raise ValueError(f"{path} is not a seggpt training state (written by `seggpt train`)")
     return TrainState(

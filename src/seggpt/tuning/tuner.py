@@ -26,6 +26,7 @@ from seggpt.inference.palette import palette
 from seggpt.inference.precision import AUTOCAST_DTYPES, resolve_dtype
 from seggpt.inference.tuned_prompt import TunedPrompt, model_fingerprint
 from seggpt.model import SegGPT
+from seggpt.model.checkpoint import load_torch_file
 from seggpt.training.optim import warmup_cosine
 from seggpt.training.pairs import PairOptions, augment, colour_target
 
@@ -124,8 +125,17 @@ class TuneState:
 
     @classmethod
     def load(cls, path: Path, device: torch.device) -> TuneState:
-        """Read a state written by `save` (tensors and plain values only: weights_only)."""
-        fields = torch.load(path, map_location=device, weights_only=True)
+        """Read a state written by `save` (tensors and plain values only: never code).
+
+        Raises:
+            ValueError: one line naming `path`, for a file that is not such a state.
+        """
+        expected = "tensors and plain values written by `seggpt tune`"
+        fields = load_torch_file(path, "a seggpt tune state", expected, map_location=device)
+        if not isinstance(fields, dict) or not set(cls.__dataclass_fields__) <= set(fields):
+            raise ValueError(
+                f"{path} is not a seggpt tune state (written by `seggpt tune`); remove it or drop --resume"
+            )
         return cls(**{name: fields[name] for name in cls.__dataclass_fields__})
 
 
