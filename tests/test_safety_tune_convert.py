@@ -76,3 +76,23 @@ def test_tune_resume_state_that_is_not_ours_is_one_line(tmp_path, weights, capsy
     err = capsys.readouterr().err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert str(state) in err and not output.exists()
+
+
+def test_tune_resume_with_other_settings_model_or_data_is_refused(tmp_path, weights, capsys):
+    """A resumed tuning run is the run it continues: another lr, model or dataset is refused (more steps are not)."""
+    output = tmp_path / "prompt.safetensors"
+    assert _tune(tmp_path, weights, output, "--steps", "2", "--save-every", "1", "--lr", "0.05") == 0
+    state = output.with_name(output.name + ".state.pt")
+    before = state.read_bytes()
+    assert _tune(tmp_path, weights, output, "--resume", "--steps", "3", "--lr", "0.5") == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "cannot resume" in line and "tune.lr: 0.05 -> 0.5" in line
+    torch.manual_seed(1)
+    other = save_model(build_seggpt(get_preset("seggpt-test")), tmp_path / "other.safetensors")
+    assert _tune(tmp_path, other, output, "--resume", "--steps", "3", "--lr", "0.05") == 2
+    assert "model.fingerprint" in capsys.readouterr().err
+    assert state.read_bytes() == before
+    assert _tune(tmp_path, weights, output, "--resume", "--steps", "3", "--lr", "0.05", "--save-every", "3") == 0
+    (tmp_path / "data" / "masks" / "0.png").write_bytes((tmp_path / "data" / "masks" / "1.png").read_bytes())
+    assert _tune(tmp_path, weights, output, "--resume", "--steps", "4", "--lr", "0.05") == 2
+    assert "data.files" in capsys.readouterr().err

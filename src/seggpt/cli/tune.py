@@ -20,7 +20,8 @@ EPILOG = """examples:
   # your own classes: images/ + masks/ (0 background, 1..K classes, 255 ignored)
   seggpt tune --dataset folder --images imgs/ --masks masks/ --class-names cat,dog --model M --output p.safetensors
 
-An interrupted run resumes with --resume (the state is kept in OUTPUT.state.pt)."""
+An interrupted run resumes with --resume (the state is kept in OUTPUT.state.pt); a resume with another model,
+dataset or setting (more --steps and another --save-every aside) is refused with the changes listed."""
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -122,8 +122,10 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def resume_differences(saved: dict[str, Any], new: dict[str, Any], defaults: dict[str, Any]) -> list[str]:
-    """The keys (`section.key: saved -> new`) whose change breaks an exact resume; `SAFE_RESUME_KEYS` may differ.
+def resume_differences(
+    saved: dict[str, Any], new: dict[str, Any], defaults: dict[str, Any], safe: frozenset[str] = SAFE_RESUME_KEYS
+) -> list[str]:
+    """The keys (`section.key: saved -> new`) whose change breaks an exact resume; `safe` keys may differ.
 
     A key the saved config lacks (written before the key existed) counts as its default value.
     """
@@ -131,6 +133,6 @@ def resume_differences(saved: dict[str, Any], new: dict[str, Any], defaults: dic
     changed = []
     for key in sorted(set(old) | set(now)):
         before, after = old.get(key, default.get(key)), now.get(key, default.get(key))
-        if before != after and key not in SAFE_RESUME_KEYS:
+        if before != after and key not in safe:
             changed.append(f"{key}: {before!r} -> {after!r}")
     return changed
