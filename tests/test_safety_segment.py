@@ -221,3 +221,38 @@ def test_large_predictions_build_colour_and_confidence_only_when_used(tmp_path):
         and not prediction.labels[1500:].any()
     )
     assert prediction.colour.shape == (3000, 2000, 3) and (prediction.confidence == 1).all()  # built on use
+
+
+@pytest.mark.parametrize("damage", ["missing key", "bad json", "wrong shape", "nan", "seg type"])
+def test_tuned_prompt_that_is_something_else_is_one_line(tmp_path, checkpoint, capsys, damage):
+    from safetensors.torch import save_file
+
+    from seggpt import load_model
+    from seggpt.inference import TunedPrompt, save_tuned_prompt
+    from seggpt.inference.tuned_prompt import model_fingerprint
+
+    model = load_model(checkpoint)
+    h, w = model.config.query_size
+    good = TunedPrompt(torch.zeros(3, h, w), torch.zeros(3, h, w), [1], ["thing"], np.array([[255, 0, 0]], np.uint8),
+                       True, "semantic", model.config.to_dict(), model_fingerprint(model))  # fmt: skip
+    path = save_tuned_prompt(good, tmp_path / "tuned.safetensors")
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        metadata, tensors = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    if damage == "missing key":
+        del metadata["class_ids"]
+    elif damage == "bad json":
+        metadata["colours"] = "[1, 2"
+    elif damage == "wrong shape":
+        tensors = {k: v[:, :4, :4].contiguous() for k, v in tensors.items()}
+    elif damage == "nan":
+        tensors["prompt_target"] = tensors["prompt_target"] * float("nan")
+    else:
+        metadata["seg_type"] = "panoptic"
+    save_file(tensors, path, metadata=metadata)
+    argv = ["segment", "--tuned-prompt", str(path), "--input", str(_image(tmp_path / "q.png"))]
+    assert main([*argv, "--output", str(tmp_path / "out"), "--model", str(checkpoint)]) == 2
+    line = _error(capsys)
+    assert str(path) in line and "tuned prompt" in line
+    assert not (tmp_path / "out" / "q.png").exists()

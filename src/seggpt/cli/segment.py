@@ -185,7 +185,7 @@ def segment_shard(args: argparse.Namespace, shard: Shard) -> int:
         compile=args.compile,
     )
     if args.tuned_prompt is not None:
-        segmenter.set_tuned_prompt(load_tuned_prompt(args.tuned_prompt))
+        segmenter.set_tuned_prompt(load_tuned_prompt(args.tuned_prompt, model))
     else:
         segmenter.set_prompts([p[0] for p in args.prompt], [p[1] for p in args.prompt], ignore_value=args.ignore_value)
     with tqdm(total=len(inputs), unit="image", disable=len(inputs) < 2, file=sys.stderr) as progress:

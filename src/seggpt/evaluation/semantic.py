@@ -268,7 +268,7 @@ def _prompted_segmenter(options: SemanticOptions, run: RunOptions) -> tuple[Imag
         from seggpt.inference.tuned_prompt import load_tuned_prompt
 
         tuned = model_segmenter(run, seg_type="semantic", upsample=options.upsample)
-        tuned.set_tuned_prompt(load_tuned_prompt(options.tuned_prompt))
+        tuned.set_tuned_prompt(load_tuned_prompt(options.tuned_prompt, tuned.model))
         return tuned, None
     if not (options.train_images and options.train_labels):
         raise ValueError("--model and --baseline need --train-images and --train-labels to draw prompts from")
