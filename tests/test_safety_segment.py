@@ -256,3 +256,25 @@ def test_tuned_prompt_that_is_something_else_is_one_line(tmp_path, checkpoint, c
     line = _error(capsys)
     assert str(path) in line and "tuned prompt" in line
     assert not (tmp_path / "out" / "q.png").exists()
+
+
+def test_sigterm_mid_write_leaves_no_temporary_file(tmp_path, checkpoint):
+    """`kill PID` (a scheduler's stop, a closed terminal) cleans up like Ctrl-C: no temporary file is left behind."""
+    code = (
+        "import sys, time\nfrom PIL import Image\nreal = Image.Image.save\n"
+        "def slow(self, fp, *args, **kwargs):\n"
+        "    real(self, fp, *args, **kwargs)\n    print(fp, flush=True)\n    time.sleep(60)\n"
+        "Image.Image.save = slow\nfrom seggpt.cli.main import main\nsys.exit(main(sys.argv[1:]))"
+    )
+    prompt, out = (_image(tmp_path / "p.jpg"), _mask(tmp_path / "p.png")), tmp_path / "out"
+    argv = ["segment", "--prompt", *map(str, prompt), "--input", str(_image(tmp_path / "q.png"))]
+    argv += ["--output", str(out), "--model", str(checkpoint)]
+    pipe = subprocess.PIPE
+    run = subprocess.Popen([sys.executable, "-c", code, *argv], stdout=pipe, stderr=pipe, text=True)
+    assert run.stdout is not None
+    temp = Path(run.stdout.readline().strip())
+    assert temp.exists()  # the label PNG is being written to its temporary file
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 143 and err.strip().splitlines()[-1] == "seggpt segment: terminated"
+    assert not list(out.iterdir())

@@ -19,6 +19,16 @@ class CLIError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program was (as Ctrl-C raises KeyboardInterrupt), so that every temporary file
+    is removed on the way out. Printed as one line, exit code 143 (128 + SIGTERM)."""
+
+
+def raise_terminated(signum: int, frame: object) -> None:
+    """The SIGTERM handler of the `seggpt` command."""
+    raise Terminated
+
+
 class NothingDoneError(Exception):
     """The run ended without a failure of its own but produced nothing (every input failed, or none was found).
 
