@@ -112,3 +112,24 @@ def test_resume_file_with_pickled_code_or_garbage_is_one_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
         assert str(out / "last.pt") in err
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("optim.loss_beta=-1", "optim.loss_beta"),  # was a RuntimeError traceback from smooth_l1_loss
+        ("run.seed=-1", "run.seed"),  # was 'expected non-negative integer', naming no key
+        ("run.num_workers=-1", "run.num_workers"),
+        ("optim.betas=[1.5, 0.9]", "optim.betas"),
+        ("optim.weight_decay=-0.1", "optim.weight_decay"),  # was accepted: a negative decay grows the weights
+        ("run.save_every=-5", "run.save_every"),
+        ("data.flip_prob=2", "data.flip_prob"),
+    ],
+)
+def test_out_of_range_config_values_are_refused_before_the_run_folder(tmp_path, capsys, override, key):
+    """Refused with the key named, before output_dir holds a log.csv that would block the corrected command."""
+    out = tmp_path / "run"
+    assert _train(out, override) == 2
+    line = _last_error(capsys)
+    assert "invalid training config" in line and key in line
+    assert not out.exists()

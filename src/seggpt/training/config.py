@@ -145,6 +145,17 @@ class TrainConfig:
             (0 < self.optim.layer_decay <= 1, "optim.layer_decay must lie in (0, 1]"),
             (self.optim.warmup_steps >= 0, "optim.warmup_steps must be >= 0"),
             (
+                self.optim.weight_decay >= 0 and self.optim.grad_clip >= 0 and self.optim.loss_beta >= 0,
+                "optim.weight_decay, optim.grad_clip and optim.loss_beta must be >= 0",
+            ),
+            (all(0 <= b < 1 for b in self.optim.betas), "optim.betas must lie in [0, 1)"),
+            (
+                min(self.run.seed, self.run.num_workers, self.run.log_every, self.run.eval_every, self.run.save_every)
+                >= 0,
+                "run.seed, run.num_workers, run.log_every, run.eval_every and run.save_every must be >= 0",
+            ),
+            (0 <= self.data.flip_prob <= 1 and self.data.jitter >= 0, "need 0 <= data.flip_prob <= 1, jitter >= 0"),
+            (
                 0 <= self.data.mixed_prob <= 1 and self.data.mixed_count >= 2,
                 "need 0 <= data.mixed_prob <= 1, mixed_count >= 2",
             ),
