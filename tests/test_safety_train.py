@@ -133,3 +133,24 @@ def test_out_of_range_config_values_are_refused_before_the_run_folder(tmp_path, 
     line = _last_error(capsys)
     assert "invalid training config" in line and key in line
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"run:\n  steps: !!python/object/apply:os.system ['echo hi']\n", ["line 2", "python/object/apply"]),
+        (b"run:\n  steps: [1, 2\n", ["line 3", "expected ',' or ']'"]),
+        (b"run:\n  steps: \xff\xfe\n", ["not UTF-8 text"]),
+    ],
+    ids=["python tag", "unclosed list", "not utf-8"],
+)
+def test_unreadable_config_file_is_one_line_naming_it(tmp_path, capsys, content, words):
+    config = tmp_path / "config.yaml"
+    config.write_bytes(content)
+    assert main(["train", str(config), "--set", f"run.output_dir={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert str(config) in err and all(word in err for word in words), err
+    assert main(["train", "--set", "run.steps=[1", "--set", f"run.output_dir={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "run.steps=[1" in err, err

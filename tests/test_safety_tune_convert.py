@@ -96,3 +96,11 @@ def test_tune_resume_with_other_settings_model_or_data_is_refused(tmp_path, weig
     (tmp_path / "data" / "masks" / "0.png").write_bytes((tmp_path / "data" / "masks" / "1.png").read_bytes())
     assert _tune(tmp_path, weights, output, "--resume", "--steps", "4", "--lr", "0.05") == 2
     assert "data.files" in capsys.readouterr().err
+
+
+def test_convert_with_a_config_that_is_not_json_text_names_it(tmp_path, weights, capsys):
+    config = tmp_path / "config.json"
+    config.write_bytes(b"\x89PNG\r\n\x1a\n")
+    assert main(["convert", str(weights), str(tmp_path / "out.safetensors"), "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and str(config) in err, err

@@ -58,9 +58,13 @@ def _user_path(filename: object) -> str:
 
 
 def describe(err: BaseException) -> str | None:
-    """The one-line message for an expected failure, or None for a bug (which should keep its traceback)."""
+    """The one-line message for an expected failure, or None for a bug (which should keep its traceback).
+
+    A message of several lines (the library's report of a checkpoint that does not fit, a parser's) is joined
+    into one.
+    """
     if isinstance(err, CLIError | ValueError | NothingDoneError):
-        return str(err)
+        return " ".join(str(err).split())
     if isinstance(err, torch.OutOfMemoryError | MemoryError):
         return "out of memory; use a smaller --batch-size, smaller images or another device"
     if isinstance(err, OSError):

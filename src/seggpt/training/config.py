@@ -266,7 +266,16 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     try:
         node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as err:
-        raise ValueError(f"override {assignment!r}: cannot parse the value: {err}") from err
+        raise ValueError(f"override {assignment!r}: cannot parse the value: {_yaml_problem(err)}") from err
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """What is wrong in a YAML text and where, in one line (the parser's own message spans several)."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None)
+    if problem and mark is not None:
+        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return " ".join(str(err).split())
 
 
 def config_from_dict(data: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
@@ -285,8 +294,12 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
             data = yaml.safe_load(Path(path).read_text()) or {}
         except OSError as err:
             raise FileNotFoundError(f"cannot read training config {path}: {err}") from err
+        except UnicodeDecodeError as err:
+            raise ValueError(
+                f"training config {path} is not UTF-8 text ({err.reason} at byte {err.start}); expected a YAML file"
+            ) from err
         except yaml.YAMLError as err:
-            raise ValueError(f"training config {path} is not valid YAML: {err}") from err
+            raise ValueError(f"training config {path} is not valid YAML: {_yaml_problem(err)}") from err
         if not isinstance(data, dict):
             raise ValueError(f"training config {path} must hold a mapping of sections, got {type(data).__name__}")
     return config_from_dict(data, overrides)
