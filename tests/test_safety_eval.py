@@ -148,3 +148,21 @@ def _last_line(capsys: pytest.CaptureFixture[str]) -> str:
     err = capsys.readouterr().err
     assert "Traceback" not in err
     return err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"{}", b"[]", b"\xff\xfe{}", b'{"images": [{"id": 1}], "annotations": [], "categories": []}'],
+    ids=["empty", "list", "not utf-8", "image without size"],
+)
+def test_coco_json_that_is_not_instances_is_one_line(tmp_path, capsys, content):
+    from seggpt.data.coco import coco_instances
+
+    annotations = tmp_path / "instances.json"
+    annotations.write_bytes(content)
+    args = ["eval", "fewshot", "--dataset", "coco20i", "--coco-annotations", str(annotations), "--coco-images"]
+    assert main([*args, str(tmp_path), "--baseline", "paste", "--output", str(tmp_path / "out")]) == 2
+    line = _last_line(capsys)
+    assert str(annotations) in line and "COCO instances JSON" in line
+    with pytest.raises(ValueError, match="COCO instances JSON"):  # training reads it with coco_instances
+        coco_instances(annotations, tmp_path)
