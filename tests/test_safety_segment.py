@@ -278,3 +278,10 @@ def test_sigterm_mid_write_leaves_no_temporary_file(tmp_path, checkpoint):
     _, err = run.communicate(timeout=60)
     assert run.returncode == 143 and err.strip().splitlines()[-1] == "seggpt segment: terminated"
     assert not list(out.iterdir())
+
+
+def test_tuned_prompt_that_is_a_folder_says_so(tmp_path, checkpoint, capsys):
+    (tmp_path / "prompts").mkdir()
+    argv = ["segment", "--tuned-prompt", str(tmp_path / "prompts"), "--input", str(_image(tmp_path / "q.png"))]
+    assert main([*argv, "--output", str(tmp_path / "out"), "--model", str(checkpoint)]) == 2
+    assert "is a folder" in _error(capsys)

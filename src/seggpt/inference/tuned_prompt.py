@@ -111,6 +111,8 @@ def save_tuned_prompt(prompt: TunedPrompt, path: str | Path) -> Path:
 def load_tuned_prompt(path: str | Path, model: SegGPT | None = None) -> TunedPrompt:
     """Read a tuned prompt; with `model`, also check that it was tuned for that model."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"tuned prompt {path} is a folder; expected the .safetensors file `seggpt tune` wrote")
     if not path.is_file():
         raise FileNotFoundError(f"tuned prompt {path} does not exist")
     try:
