@@ -104,3 +104,12 @@ def test_convert_with_a_config_that_is_not_json_text_names_it(tmp_path, weights,
     assert main(["convert", str(weights), str(tmp_path / "out.safetensors"), "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and str(config) in err, err
+
+
+def test_tune_output_over_a_dataset_file_is_refused(tmp_path, weights, capsys):
+    make_folder(tmp_path / "data")
+    mask = tmp_path / "data" / "masks" / "0.png"
+    before = mask.read_bytes()
+    assert _tune(tmp_path, weights, mask, "--steps", "1") == 2
+    assert "would overwrite the input" in capsys.readouterr().err
+    assert mask.read_bytes() == before

@@ -76,12 +76,13 @@ def run(args: argparse.Namespace) -> int:
     check_device(args.device)
     check_output_file(args.output, "--output")
     state = args.output.with_name(args.output.name + ".state.pt")
-    model_files = [Path(args.model)] if Path(args.model).is_file() else []
-    check_not_inputs([args.output, state], [*model_files, *([Path(args.config)] if args.config else [])])
     names = args.class_names.split(",") if args.class_names else None
     data = tune_dataset(
         args.dataset, args.data_root, split=args.split, images=args.images, masks=args.masks, class_names=names
     )
+    inputs = [path for pair in data.source.files for path in pair]  # the dataset's images and masks
+    inputs += [p for p in (Path(args.model), Path(args.config or "")) if p.is_file()]
+    check_not_inputs([args.output, state], inputs)
     config = TuneConfig(
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps,
         precision=args.precision, seed=args.seed, save_every=args.save_every,
