@@ -113,3 +113,13 @@ def test_tune_output_over_a_dataset_file_is_refused(tmp_path, weights, capsys):
     assert _tune(tmp_path, weights, mask, "--steps", "1") == 2
     assert "would overwrite the input" in capsys.readouterr().err
     assert mask.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--warmup-steps", "-1"), ("--save-every", "-1"), ("--seed", "-1"), ("--lr", "-1")]
+)
+def test_tune_negative_numbers_are_refused_naming_the_setting(tmp_path, weights, capsys, option, value):
+    assert _tune(tmp_path, weights, tmp_path / "prompt.safetensors", "--steps", "1", option, value) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert option.lstrip("-").replace("-", "_") in line, line
+    assert not (tmp_path / "prompt.safetensors").exists()

@@ -67,6 +67,15 @@ class TuneConfig:
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError("tuning needs steps >= 1 and batch_size >= 1")
+        if not (self.lr > 0 and 0 <= self.min_lr <= self.lr):
+            raise ValueError(f"tuning needs lr > 0 and 0 <= min_lr <= lr, got lr {self.lr}, min_lr {self.min_lr}")
+        if min(self.warmup_steps, self.save_every, self.seed) < 0:
+            raise ValueError(
+                f"tuning needs warmup_steps, save_every and seed >= 0, got {self.warmup_steps}, {self.save_every}, "
+                f"{self.seed}"
+            )
+        if not 0 <= self.flip_prob <= 1:
+            raise ValueError(f"flip_prob must lie in [0, 1], got {self.flip_prob}")
         if not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
             raise ValueError(f"crop_scale must satisfy 0 < lo <= hi <= 1, got {self.crop_scale}")
 
