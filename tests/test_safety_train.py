@@ -154,3 +154,13 @@ def test_unreadable_config_file_is_one_line_naming_it(tmp_path, capsys, content,
     assert main(["train", "--set", "run.steps=[1", "--set", f"run.output_dir={tmp_path / 'run'}"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "run.steps=[1" in err, err
+
+
+def test_replacing_a_run_never_replaces_the_checkpoint_it_starts_from(tmp_path, capsys):
+    """`run.overwrite=true` replaces the run's files, but not when one of them is the model.init it starts from."""
+    out = tmp_path / "run"
+    assert _train(out) == 0
+    before = (out / "model.safetensors").read_bytes()
+    assert _train(out, "run.overwrite=true", f"model.init={out / 'model.safetensors'}") == 2
+    assert "would overwrite the input" in _last_error(capsys)
+    assert (out / "model.safetensors").read_bytes() == before

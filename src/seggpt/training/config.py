@@ -181,6 +181,11 @@ class TrainConfig:
             if not ok:
                 raise ValueError(f"invalid training config: {message}")
 
+    def input_files(self) -> list[Path]:
+        """The files the run reads that a run must never write over: checkpoints and an architecture JSON."""
+        names = (self.model.preset, self.model.init, self.model.init_encoder)
+        return [Path(name) for name in names if name is not None and Path(name).is_file()]
+
     def to_dict(self) -> dict[str, Any]:
         """A YAML-ready nested dict (tuples become lists)."""
         return yaml.safe_load(yaml.safe_dump(_plain(dataclasses.asdict(self))))

@@ -7,6 +7,7 @@ A run folder is guarded: a new run never starts over an earlier run's files unle
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from torch import Tensor
 
 from seggpt.atomic import atomic_write
 from seggpt.model.checkpoint import load_torch_file
+from seggpt.safety import check_not_inputs
 
 RUN_FILES = ("last.pt", "model.safetensors", "log.csv")  # what makes a folder hold a run
 SAFE_RESUME_KEYS = frozenset(  # config keys a resume may change: they do not touch the trained weights' path
@@ -99,11 +101,15 @@ def load_state(path: str | Path) -> TrainState:
     )
 
 
-def check_run_folder(output_dir: str | Path, *, resume: str | None, overwrite: bool) -> None:
-    """Refuse to start a new run over an earlier run's files unless `resume` is set or `overwrite` is True."""
+def check_run_folder(
+    output_dir: str | Path, *, resume: str | None, overwrite: bool, inputs: Iterable[str | Path] = ()
+) -> None:
+    """Refuse to start a new run over an earlier run's files unless `resume` is set or `overwrite` is True, and
+    any run whose files would replace one of its `inputs` (e.g. the `model.init` checkpoint), whatever is set."""
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise ValueError(f"run.output_dir {output_dir} is a file; expected a folder")
+    check_not_inputs([output_dir / name for name in RUN_FILES], inputs)
     found = [name for name in RUN_FILES if (output_dir / name).exists()]
     if found and not resume and not overwrite:
         raise ValueError(
