@@ -166,3 +166,19 @@ def test_coco_json_that_is_not_instances_is_one_line(tmp_path, capsys, content):
     assert str(annotations) in line and "COCO instances JSON" in line
     with pytest.raises(ValueError, match="COCO instances JSON"):  # training reads it with coco_instances
         coco_instances(annotations, tmp_path)
+
+
+def test_submission_zip_over_an_input_is_refused_before_any_work(tmp_path, tiny_checkpoint, capsys):
+    _make_davis(tmp_path / "davis", num_frames=3)
+    annotation = tmp_path / "davis" / "Annotations" / "480p" / "toy" / "00000.png"
+    before = annotation.read_bytes()
+    args = ["eval", "vos", "--davis-root", str(tmp_path / "davis"), "--output", str(tmp_path / "v")]
+    truth = ["--results", str(annotation.parent.parent)]
+    assert main([*args, *truth, "--submission-zip", str(annotation)]) == 2
+    assert "would overwrite the input" in _last_line(capsys)
+    assert annotation.read_bytes() == before and not (tmp_path / "v").exists()
+    model = ["--model", str(tiny_checkpoint), "--memory", "1"]
+    assert main([*args, *model, "--submission-zip", str(tiny_checkpoint)]) == 2
+    assert "would overwrite the input" in _last_line(capsys)
+    assert main([*args, *truth, "--submission-zip", str(tmp_path)]) == 2
+    assert "is a folder" in _last_line(capsys)

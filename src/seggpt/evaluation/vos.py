@@ -22,7 +22,7 @@ from seggpt.data.davis import DavisSequence, davis_sequences, read_davis_annotat
 from seggpt.evaluation.cache import ResultCache, files_stamp
 from seggpt.evaluation.metrics import Statistics, boundary_f_measure, region_similarity, sequence_statistics
 from seggpt.evaluation.runs import Outcome, RunOptions, VideoPropagator, video_segmenter, write_report
-from seggpt.safety import check_not_inputs
+from seggpt.safety import check_not_inputs, check_output_file
 
 MEASURES = ("J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
 
@@ -232,10 +232,17 @@ def run_vos(options: VosOptions, run: RunOptions) -> Outcome[VosReport] | None:
                 "results": str(results_dir.resolve()), "model": run.source.model, "memory": options.memory,
                 **({} if options.keep_first else {"keep_first": False}),
                 "model_fingerprint": run.source.fingerprint, "baseline": run.source.baseline}  # fmt: skip
-    if predict:
-        inputs = [p for s in sequences for p in (*s.frames, *s.annotations)]
-        check_not_inputs([], inputs, replaced_folders=[run.output / s.name for s in sequences])
-    elif missing := missing_results(sequences, results_dir):  # before run.json: the fixed command may reuse DIR
+    inputs = [p for s in sequences for p in (*s.frames, *s.annotations)]
+    inputs += [results_dir / s.name / p.name for s in sequences for p in s.annotations] if not predict else []
+    inputs += [p for p in (Path(run.source.model or ""),) if p.is_file()]
+    outputs = [run.output / "vos.json"]
+    if options.submission_zip is not None:
+        check_output_file(options.submission_zip, "--submission-zip")
+        outputs.append(options.submission_zip)
+    replaced = [run.output / s.name for s in sequences] if predict else []
+    check_not_inputs(outputs, inputs, replaced_folders=replaced)
+    missing = [] if predict else missing_results(sequences, results_dir)
+    if missing:  # before run.json: the fixed command may reuse the output folder
         raise FileNotFoundError(f"results frame {missing[0]} is missing ({len(missing)} frames of --results missing)")
     segmenter = video_segmenter(run, options.memory, options.keep_first) if predict else None  # before run.json
     cache = ResultCache(run.output, settings, resume=run.resume, shard=run.shard)
