@@ -123,3 +123,25 @@ def test_tune_negative_numbers_are_refused_naming_the_setting(tmp_path, weights,
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert option.lstrip("-").replace("-", "_") in line, line
     assert not (tmp_path / "prompt.safetensors").exists()
+
+
+def test_outputs_over_a_transformers_folders_files_are_refused(tmp_path, weights, capsys):
+    """A --model folder (transformers layout) is an input as much as a file: its weights and config.json."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from seggpt import load_model
+    from seggpt.model.hub import config_to_hf, official_to_hf
+
+    model = load_model(weights)
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    save_file({k: v.contiguous() for k, v in official_to_hf(model.state_dict()).items()}, folder / "model.safetensors")
+    (folder / "config.json").write_text(json.dumps(config_to_hf(model.config)))
+    before = (folder / "model.safetensors").read_bytes()
+    assert main(["convert", str(folder), str(folder / "model.safetensors")]) == 2
+    assert "would overwrite the input" in capsys.readouterr().err
+    assert _tune(tmp_path, folder, folder / "config.json") == 2
+    assert "would overwrite the input" in capsys.readouterr().err
+    assert (folder / "model.safetensors").read_bytes() == before

@@ -29,7 +29,7 @@ from seggpt.inference import (
     parse_formats,
     segment_files,
 )
-from seggpt.model import SegType
+from seggpt.model import SegType, checkpoint_files
 from seggpt.safety import check_device, check_output_folder
 
 EPILOG = """examples:
@@ -168,7 +168,7 @@ def segment_shard(args: argparse.Namespace, shard: Shard) -> int:
         raise NothingDoneError(f"--input {' '.join(args.input)}: no files found; expected images to segment")
     check_output_folder(args.output, "--output")
     protected = [Path(p) for pair in args.prompt or [] for p in pair]
-    protected += [p for p in (args.tuned_prompt, Path(args.model)) if p is not None and p.is_file()]
+    protected += [*checkpoint_files(args.model), *([args.tuned_prompt] if args.tuned_prompt else [])]
     check_outputs(args.output, [f.path for f in inputs], formats, protected)
     inputs = shard.take(inputs, block=args.batch_size)  # whole batches: the same outputs as one process
     args.device = shard.device(args.device)

@@ -22,6 +22,7 @@ from seggpt.data.davis import DavisSequence, davis_sequences, read_davis_annotat
 from seggpt.evaluation.cache import ResultCache, files_stamp
 from seggpt.evaluation.metrics import Statistics, boundary_f_measure, region_similarity, sequence_statistics
 from seggpt.evaluation.runs import Outcome, RunOptions, VideoPropagator, video_segmenter, write_report
+from seggpt.model.checkpoint import checkpoint_files
 from seggpt.safety import check_not_inputs, check_output_file
 
 MEASURES = ("J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
@@ -234,7 +235,7 @@ def run_vos(options: VosOptions, run: RunOptions) -> Outcome[VosReport] | None:
                 "model_fingerprint": run.source.fingerprint, "baseline": run.source.baseline}  # fmt: skip
     inputs = [p for s in sequences for p in (*s.frames, *s.annotations)]
     inputs += [results_dir / s.name / p.name for s in sequences for p in s.annotations] if not predict else []
-    inputs += [p for p in (Path(run.source.model or ""),) if p.is_file()]
+    inputs += checkpoint_files(run.source.model) if run.source.model is not None else []
     outputs = [run.output / "vos.json"]
     if options.submission_zip is not None:
         check_output_file(options.submission_zip, "--submission-zip")

@@ -25,6 +25,7 @@ from seggpt.model.config import PRESETS, SegGPTConfig, get_preset
 from seggpt.model.hub import (
     CHECKPOINTS,
     DEFAULT_MODEL,
+    DEFAULT_MODEL_FILE,
     config_from_hf,
     default_model_path,
     hf_to_official,
@@ -205,6 +206,17 @@ def load_torch_file(
         ) from err
     except Exception as err:
         raise ValueError(f"cannot read {path} as {what} (truncated or corrupted?): {_first_line(err)}") from err
+
+
+def checkpoint_files(model: str | Path) -> list[Path]:
+    """The files `load_model(model)` reads that exist here: the file itself, a transformers folder's weights and
+    config.json, the packaged default model for its name. What every command's outputs must never replace."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return [path / name for name in (*HF_WEIGHT_FILES, "config.json") if (path / name).is_file()]
+    if path.is_file():
+        return [path]
+    return [DEFAULT_MODEL_FILE] if str(model) == DEFAULT_MODEL and DEFAULT_MODEL_FILE.is_file() else []
 
 
 def read_tensors(path: str | Path) -> dict[str, Tensor]:

@@ -183,8 +183,11 @@ class TrainConfig:
 
     def input_files(self) -> list[Path]:
         """The files the run reads that a run must never write over: checkpoints and an architecture JSON."""
-        names = (self.model.preset, self.model.init, self.model.init_encoder)
-        return [Path(name) for name in names if name is not None and Path(name).is_file()]
+        from seggpt.model.checkpoint import checkpoint_files
+
+        preset = [Path(self.model.preset)] if Path(self.model.preset).is_file() else []
+        inits = [init for init in (self.model.init, self.model.init_encoder) if init is not None]
+        return preset + [path for init in inits for path in checkpoint_files(init)]
 
     def to_dict(self) -> dict[str, Any]:
         """A YAML-ready nested dict (tuples become lists)."""
