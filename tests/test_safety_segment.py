@@ -122,7 +122,7 @@ def test_jpeg_binary_mask_prompt_is_one_class(tmp_path, checkpoint):
     out = tmp_path / "out"
     code = _segment(checkpoint, (image, tmp_path / "m.jpg"), [_image(tmp_path / "q.png")], out, "--format", "mask")
     assert code == 0
-    assert [p.name for p in sorted(out.iterdir())] == ["q_mask_1.png"]  # one class, not 21
+    assert [p.name for p in sorted(out.iterdir())] == [".seggpt-segment.json", "q_mask_1.png"]  # one class, not 21
 
 
 def test_everything_failed_or_nothing_found_exits_1(tmp_path, checkpoint, capsys):
@@ -285,3 +285,31 @@ def test_tuned_prompt_that_is_a_folder_says_so(tmp_path, checkpoint, capsys):
     argv = ["segment", "--tuned-prompt", str(tmp_path / "prompts"), "--input", str(_image(tmp_path / "q.png"))]
     assert main([*argv, "--output", str(tmp_path / "out"), "--model", str(checkpoint)]) == 2
     assert "is a folder" in _error(capsys)
+
+
+def test_skip_existing_never_keeps_outputs_of_other_settings_or_older_inputs(tmp_path, checkpoint, capsys):
+    """--skip-existing resumes exactly the run it continues: another model or prompt is refused, and an input
+    changed after its outputs were written is segmented again."""
+    prompt = (_image(tmp_path / "p.jpg"), _mask(tmp_path / "p.png"))
+    query, out = _image(tmp_path / "in" / "q.png"), tmp_path / "out"
+    assert _segment(checkpoint, prompt, [query], out) == 0
+    torch.manual_seed(1)
+    other = save_model(build_seggpt(get_preset("seggpt-test")), tmp_path / "other.safetensors")
+    capsys.readouterr()
+    assert _segment(other, prompt, [query], out, "--skip-existing") == 2
+    assert "other settings (model)" in _error(capsys)
+    mask = np.zeros((24, 32), np.uint8)
+    mask[10:20, 2:12] = 255
+    Image.fromarray(mask).save(tmp_path / "p2.png")
+    assert _segment(checkpoint, (prompt[0], tmp_path / "p2.png"), [query], out, "--skip-existing") == 2
+    assert "other settings (prompts)" in _error(capsys)
+    assert _segment(checkpoint, prompt, [query], out, "--skip-existing") == 0
+    assert "0 written, 1 skipped" in capsys.readouterr().out
+    later = (out / "q.png").stat().st_mtime_ns + 10**9
+    os.utime(query, ns=(later, later))  # the input was replaced after its output was written
+    assert _segment(checkpoint, prompt, [query], out, "--skip-existing") == 0
+    assert "1 written, 0 skipped" in capsys.readouterr().out
+    assert _segment(other, prompt, [query], out) == 0  # without --skip-existing: written afresh, folder now mixed
+    capsys.readouterr()
+    assert _segment(other, prompt, [_image(tmp_path / "in" / "r.png", seed=2), query], out, "--skip-existing") == 2
+    assert "no record" in _error(capsys)

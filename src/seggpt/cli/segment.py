@@ -134,7 +134,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--skip-existing",
         action="store_true",
-        help="skip inputs whose outputs all exist already (resume an interrupted run)",
+        help="skip inputs whose outputs all exist already and are newer than the input (resume an interrupted "
+        "run); outputs written with another model, prompt or setting are refused",
     )
     p.add_argument(
         "--ignore-value",
