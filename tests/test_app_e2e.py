@@ -215,6 +215,7 @@ def test_browser_example_is_the_quick_start(url: str, browser: Any, tmp_path: Pa
     ("argv", "words"),
     [
         (["--port", "0"], "--port must be at least 1"),
+        (["--port", "70000"], "--port must be at most 65535"),  # was an OverflowError traceback from bind()
         (["--concurrency", "0"], "--concurrency must be at least 1"),
         (["--max-side", "0"], "--max-side must be positive"),
         (["--device", "cuda:7"] if not torch.cuda.is_available() else ["--max-frames", "0"], "--"),

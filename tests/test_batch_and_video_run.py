@@ -86,7 +86,8 @@ def test_segment_files_counts_writes_skips_and_unreadable(tmp_path: Path, model:
     inputs = collect_inputs([str(folder)])
     counts = segment_files(segmenter, inputs, out, ["label", "rle"], on_progress=lambda p, w: seen.append((p.name, w)))
     assert (counts.written, counts.skipped, counts.failed) == (3, 0, 1)
-    assert sorted(p.name for p in out.iterdir()) == ["q0.json", "q0.png", "q1.json", "q1.png", "q2.json", "q2.png"]
+    names = ["q0.json", "q0.png", "q1.json", "q1.png", "q2.json", "q2.png"]
+    assert sorted(p.name for p in out.iterdir()) == [".seggpt-segment.json", *names]  # + the run's settings
     assert len(seen) == 4 and [w is not None for n, w in seen if n == "broken.jpg"] == [True]
     again = segment_files(segmenter, collect_inputs([str(folder / "q1.png")]), out, ["label"], skip_existing=True)
     assert (again.written, again.skipped, again.failed) == (0, 1, 0)

@@ -98,7 +98,7 @@ def test_cli_scores_results_and_resumes(tmp_path: Path, capsys: pytest.CaptureFi
     _png(edited / "toy" / "00002.png", np.zeros((24, 32), dtype=np.uint8))  # the object lost in a scored frame
     assert main(edited_args) == 0
     assert json.loads((tmp_path / "e" / "vos.json").read_text())["overall"]["J&F-Mean"] < 0.9  # scored again
-    other = [*args[:-4], "--results", str(tmp_path / "davis"), "--output", str(tmp_path / "o")]
+    other = [*args[:-4], "--results", str(edited), "--output", str(tmp_path / "o")]
     assert main(other) == 2
     assert "other settings (results)" in capsys.readouterr().err
     assert main(["eval", "vos", "--davis-root", str(tmp_path / "davis"), "--output", str(tmp_path / "p")]) == 2

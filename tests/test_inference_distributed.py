@@ -63,7 +63,7 @@ def test_segment_two_processes_write_what_one_writes_and_resume(tmp_path: Path) 
     logs = launch(2, [*args, "--output", str(tmp_path / "two")], tmp_path / "two.log")
     assert "[rank 0 of 2]: 2 written" in logs[0] and "[rank 1 of 2]: 2 written" in logs[1]
     one = sorted(p.name for p in (tmp_path / "one").iterdir())
-    assert one == sorted(p.name for p in (tmp_path / "two").iterdir()) and len(one) == 8
+    assert one == sorted(p.name for p in (tmp_path / "two").iterdir()) and len(one) == 9  # + .seggpt-segment.json
     for name in one:
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
     (tmp_path / "two" / "query_3.png").unlink()  # rank 1's (queries 1 and 3): only it is redone

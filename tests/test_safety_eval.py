@@ -97,7 +97,7 @@ def test_vos_without_the_first_frame_is_its_own_run(tmp_path, tiny_checkpoint, c
     assert main([*args, "--no-keep-first", "--output", str(tmp_path / "v")]) == 2
     assert "other settings (keep_first)" in capsys.readouterr().err
     assert main([*args, "--no-keep-first", "--output", str(tmp_path / "w")]) == 0
-    assert seen == [True, False]
+    assert seen == [True, False, False]  # the refused run built its segmenter too: the model loads before run.json
     assert json.loads((tmp_path / "w" / "run.json").read_text())["keep_first"] is False
     assert "keep_first" not in json.loads((tmp_path / "v" / "run.json").read_text())  # earlier runs stay valid
 
@@ -108,3 +108,77 @@ def test_vos_memory_that_leaves_no_prompt_is_refused_before_any_output(tmp_path,
     assert main([*args, "--memory", "0", "--no-keep-first", "--output", str(tmp_path / "v")]) == 2
     assert "--memory must be >= 1 (or 0 with the first frame kept), got 0" in capsys.readouterr().err
     assert not (tmp_path / "v").exists()
+
+
+def test_vos_with_an_unreadable_model_leaves_no_run_behind(tmp_path, tiny_checkpoint, capsys):
+    """A bad --model is reported before run.json is written: the corrected command then runs in that folder."""
+    _make_davis(tmp_path / "davis", num_frames=3)
+    not_a_model = tmp_path / "notes.txt"
+    not_a_model.write_text("not a checkpoint")
+    args = ["eval", "vos", "--davis-root", str(tmp_path / "davis"), "--memory", "1", "--output", str(tmp_path / "v")]
+    assert main([*args, "--model", str(not_a_model)]) == 2
+    assert "is not a checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "v" / "run.json").exists()
+    assert main([*args, "--model", str(tiny_checkpoint)]) == 0
+
+
+def test_scoring_missing_predictions_is_refused_before_run_json(tmp_path, capsys):
+    """`--results` / `--predictions` lacking files: one line, and no run.json that would block the fixed command."""
+    _make_davis(tmp_path / "davis", num_frames=3)
+    (tmp_path / "empty").mkdir()
+    vos_args = ["eval", "vos", "--davis-root", str(tmp_path / "davis"), "--output", str(tmp_path / "v")]
+    assert main([*vos_args, "--results", str(tmp_path / "empty")]) == 2
+    assert "toy" in _last_line(capsys) and not (tmp_path / "v" / "run.json").exists()
+    truth = tmp_path / "davis" / "Annotations" / "480p"
+    assert main([*vos_args, "--results", str(truth)]) == 0
+
+    images, labels = tmp_path / "images", tmp_path / "labels"
+    images.mkdir()
+    labels.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(images / "a.png")
+    Image.fromarray(np.ones((8, 8), np.uint8)).save(labels / "a.png")
+    sem_args = ["eval", "semantic", "--images", str(images), "--labels", str(labels), "--num-classes", "3"]
+    sem_args += ["--output", str(tmp_path / "s")]
+    assert main([*sem_args, "--predictions", str(tmp_path / "empty")]) == 2
+    assert "no prediction" in _last_line(capsys) and not (tmp_path / "s" / "run.json").exists()
+    assert main([*sem_args, "--predictions", str(labels)]) == 0
+
+
+def _last_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"{}", b"[]", b"\xff\xfe{}", b'{"images": [{"id": 1}], "annotations": [], "categories": []}'],
+    ids=["empty", "list", "not utf-8", "image without size"],
+)
+def test_coco_json_that_is_not_instances_is_one_line(tmp_path, capsys, content):
+    from seggpt.data.coco import coco_instances
+
+    annotations = tmp_path / "instances.json"
+    annotations.write_bytes(content)
+    args = ["eval", "fewshot", "--dataset", "coco20i", "--coco-annotations", str(annotations), "--coco-images"]
+    assert main([*args, str(tmp_path), "--baseline", "paste", "--output", str(tmp_path / "out")]) == 2
+    line = _last_line(capsys)
+    assert str(annotations) in line and "COCO instances JSON" in line
+    with pytest.raises(ValueError, match="COCO instances JSON"):  # training reads it with coco_instances
+        coco_instances(annotations, tmp_path)
+
+
+def test_submission_zip_over_an_input_is_refused_before_any_work(tmp_path, tiny_checkpoint, capsys):
+    _make_davis(tmp_path / "davis", num_frames=3)
+    annotation = tmp_path / "davis" / "Annotations" / "480p" / "toy" / "00000.png"
+    before = annotation.read_bytes()
+    args = ["eval", "vos", "--davis-root", str(tmp_path / "davis"), "--output", str(tmp_path / "v")]
+    truth = ["--results", str(annotation.parent.parent)]
+    assert main([*args, *truth, "--submission-zip", str(annotation)]) == 2
+    assert "would overwrite the input" in _last_line(capsys)
+    assert annotation.read_bytes() == before and not (tmp_path / "v").exists()
+    model = ["--model", str(tiny_checkpoint), "--memory", "1"]
+    assert main([*args, *model, "--submission-zip", str(tiny_checkpoint)]) == 2
+    assert "would overwrite the input" in _last_line(capsys)
+    assert main([*args, *truth, "--submission-zip", str(tmp_path)]) == 2
+    assert "is a folder" in _last_line(capsys)

@@ -136,7 +136,7 @@ def test_jpeg_binary_mask_prompt_is_one_class(tmp_path, checkpoint):
     out = tmp_path / "out"
     code = _segment(checkpoint, (image, tmp_path / "m.jpg"), [_image(tmp_path / "q.png")], out, "--format", "mask")
     assert code == 0
-    assert [p.name for p in sorted(out.iterdir())] == ["q_mask_1.png"]  # one class, not 21
+    assert [p.name for p in sorted(out.iterdir())] == [".seggpt-segment.json", "q_mask_1.png"]  # one class, not 21
 
 
 def test_everything_failed_or_nothing_found_exits_1(tmp_path, checkpoint, capsys):
@@ -235,3 +235,96 @@ def test_large_predictions_build_colour_and_confidence_only_when_used(tmp_path):
         and not prediction.labels[1500:].any()
     )
     assert prediction.colour.shape == (3000, 2000, 3) and (prediction.confidence == 1).all()  # built on use
+
+
+@pytest.mark.parametrize("damage", ["missing key", "bad json", "wrong shape", "nan", "seg type"])
+def test_tuned_prompt_that_is_something_else_is_one_line(tmp_path, checkpoint, capsys, damage):
+    from safetensors.torch import save_file
+
+    from seggpt import load_model
+    from seggpt.inference import TunedPrompt, save_tuned_prompt
+    from seggpt.inference.tuned_prompt import model_fingerprint
+
+    model = load_model(checkpoint)
+    h, w = model.config.query_size
+    good = TunedPrompt(torch.zeros(3, h, w), torch.zeros(3, h, w), [1], ["thing"], np.array([[255, 0, 0]], np.uint8),
+                       True, "semantic", model.config.to_dict(), model_fingerprint(model))  # fmt: skip
+    path = save_tuned_prompt(good, tmp_path / "tuned.safetensors")
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        metadata, tensors = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    if damage == "missing key":
+        del metadata["class_ids"]
+    elif damage == "bad json":
+        metadata["colours"] = "[1, 2"
+    elif damage == "wrong shape":
+        tensors = {k: v[:, :4, :4].contiguous() for k, v in tensors.items()}
+    elif damage == "nan":
+        tensors["prompt_target"] = tensors["prompt_target"] * float("nan")
+    else:
+        metadata["seg_type"] = "panoptic"
+    save_file(tensors, path, metadata=metadata)
+    argv = ["segment", "--tuned-prompt", str(path), "--input", str(_image(tmp_path / "q.png"))]
+    assert main([*argv, "--output", str(tmp_path / "out"), "--model", str(checkpoint)]) == 2
+    line = _error(capsys)
+    assert str(path) in line and "tuned prompt" in line
+    assert not (tmp_path / "out" / "q.png").exists()
+
+
+def test_sigterm_mid_write_leaves_no_temporary_file(tmp_path, checkpoint):
+    """`kill PID` (a scheduler's stop, a closed terminal) cleans up like Ctrl-C: no temporary file is left behind."""
+    code = (
+        "import sys, time\nfrom PIL import Image\nreal = Image.Image.save\n"
+        "def slow(self, fp, *args, **kwargs):\n"
+        "    real(self, fp, *args, **kwargs)\n    print(fp, flush=True)\n    time.sleep(60)\n"
+        "Image.Image.save = slow\nfrom seggpt.cli.main import main\nsys.exit(main(sys.argv[1:]))"
+    )
+    prompt, out = (_image(tmp_path / "p.jpg"), _mask(tmp_path / "p.png")), tmp_path / "out"
+    argv = ["segment", "--prompt", *map(str, prompt), "--input", str(_image(tmp_path / "q.png"))]
+    argv += ["--output", str(out), "--model", str(checkpoint)]
+    pipe = subprocess.PIPE
+    run = subprocess.Popen([sys.executable, "-c", code, *argv], stdout=pipe, stderr=pipe, text=True)
+    assert run.stdout is not None
+    temp = Path(run.stdout.readline().strip())
+    assert temp.exists()  # the label PNG is being written to its temporary file
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 143 and err.strip().splitlines()[-1] == "seggpt segment: terminated"
+    assert not list(out.iterdir())
+
+
+def test_tuned_prompt_that_is_a_folder_says_so(tmp_path, checkpoint, capsys):
+    (tmp_path / "prompts").mkdir()
+    argv = ["segment", "--tuned-prompt", str(tmp_path / "prompts"), "--input", str(_image(tmp_path / "q.png"))]
+    assert main([*argv, "--output", str(tmp_path / "out"), "--model", str(checkpoint)]) == 2
+    assert "is a folder" in _error(capsys)
+
+
+def test_skip_existing_never_keeps_outputs_of_other_settings_or_older_inputs(tmp_path, checkpoint, capsys):
+    """--skip-existing resumes exactly the run it continues: another model or prompt is refused, and an input
+    changed after its outputs were written is segmented again."""
+    prompt = (_image(tmp_path / "p.jpg"), _mask(tmp_path / "p.png"))
+    query, out = _image(tmp_path / "in" / "q.png"), tmp_path / "out"
+    assert _segment(checkpoint, prompt, [query], out) == 0
+    torch.manual_seed(1)
+    other = save_model(build_seggpt(get_preset("seggpt-test")), tmp_path / "other.safetensors")
+    capsys.readouterr()
+    assert _segment(other, prompt, [query], out, "--skip-existing") == 2
+    assert "other settings (model)" in _error(capsys)
+    mask = np.zeros((24, 32), np.uint8)
+    mask[10:20, 2:12] = 255
+    Image.fromarray(mask).save(tmp_path / "p2.png")
+    assert _segment(checkpoint, (prompt[0], tmp_path / "p2.png"), [query], out, "--skip-existing") == 2
+    assert "other settings (prompts)" in _error(capsys)
+    assert _segment(checkpoint, prompt, [query], out, "--skip-existing") == 0
+    assert "0 written, 1 skipped" in capsys.readouterr().out
+    later = (out / "q.png").stat().st_mtime_ns + 10**9
+    os.utime(query, ns=(later, later))  # the input was replaced after its output was written
+    assert _segment(checkpoint, prompt, [query], out, "--skip-existing") == 0
+    assert "1 written, 0 skipped" in capsys.readouterr().out
+    os.utime(query, ns=(10**18, 10**18))  # older than any output again (2001), whenever the outputs are written
+    assert _segment(other, prompt, [query], out) == 0  # without --skip-existing: written afresh, folder now mixed
+    capsys.readouterr()
+    assert _segment(other, prompt, [_image(tmp_path / "in" / "r.png", seed=2), query], out, "--skip-existing") == 2
+    assert "no record" in _error(capsys)

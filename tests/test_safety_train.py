@@ -91,3 +91,76 @@ def test_checkpoint_with_bad_weights_is_refused(tmp_path, kind):
     expected = "NaN or infinite" if kind == "nan" else "not floating point"
     with pytest.raises(ValueError, match=expected):
         load_model(path)
+
+
+class _Payload:
+    """Pickles as a call to `exec`: loading it with pickle would run code."""
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (exec, ("raise SystemExit('the pickle ran')",))
+
+
+def test_resume_file_with_pickled_code_or_garbage_is_one_line(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    for content in ("pickle", "truncated"):
+        if content == "pickle":
+            torch.save({"format": "seggpt-train-state-1", "model": _Payload()}, out / "last.pt")
+        else:
+            (out / "last.pt").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
+        assert _train(out, "run.resume=auto") == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert str(out / "last.pt") in err
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("optim.loss_beta=-1", "optim.loss_beta"),  # was a RuntimeError traceback from smooth_l1_loss
+        ("run.seed=-1", "run.seed"),  # was 'expected non-negative integer', naming no key
+        ("run.num_workers=-1", "run.num_workers"),
+        ("optim.betas=[1.5, 0.9]", "optim.betas"),
+        ("optim.weight_decay=-0.1", "optim.weight_decay"),  # was accepted: a negative decay grows the weights
+        ("run.save_every=-5", "run.save_every"),
+        ("data.flip_prob=2", "data.flip_prob"),
+    ],
+)
+def test_out_of_range_config_values_are_refused_before_the_run_folder(tmp_path, capsys, override, key):
+    """Refused with the key named, before output_dir holds a log.csv that would block the corrected command."""
+    out = tmp_path / "run"
+    assert _train(out, override) == 2
+    line = _last_error(capsys)
+    assert "invalid training config" in line and key in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"run:\n  steps: !!python/object/apply:os.system ['echo hi']\n", ["line 2", "python/object/apply"]),
+        (b"run:\n  steps: [1, 2\n", ["line 3", "expected ',' or ']'"]),
+        (b"run:\n  steps: \xff\xfe\n", ["not UTF-8 text"]),
+    ],
+    ids=["python tag", "unclosed list", "not utf-8"],
+)
+def test_unreadable_config_file_is_one_line_naming_it(tmp_path, capsys, content, words):
+    config = tmp_path / "config.yaml"
+    config.write_bytes(content)
+    assert main(["train", str(config), "--set", f"run.output_dir={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert str(config) in err and all(word in err for word in words), err
+    assert main(["train", "--set", "run.steps=[1", "--set", f"run.output_dir={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "run.steps=[1" in err, err
+
+
+def test_replacing_a_run_never_replaces_the_checkpoint_it_starts_from(tmp_path, capsys):
+    """`run.overwrite=true` replaces the run's files, but not when one of them is the model.init it starts from."""
+    out = tmp_path / "run"
+    assert _train(out) == 0
+    before = (out / "model.safetensors").read_bytes()
+    assert _train(out, "run.overwrite=true", f"model.init={out / 'model.safetensors'}") == 2
+    assert "would overwrite the input" in _last_error(capsys)
+    assert (out / "model.safetensors").read_bytes() == before

@@ -95,7 +95,7 @@ def test_output_folder_equal_to_a_jpeg_frames_folder_is_refused(tmp_path, tiny_c
         args = ["--input", frames, "--first-mask", mask, "--output", output, "--model", tiny_checkpoint]
         assert run_cli(*args) == 2
         err = capsys.readouterr().err
-        assert "is the input frames folder" in err and "Traceback" not in err
+        assert "holds the input" in err and "00000.jpg" in err and "Traceback" not in err
     assert sorted(p.name for p in frames.iterdir()) == before
 
 
@@ -116,3 +116,40 @@ def test_cuda_without_cuda_is_one_line_in_every_command(tmp_path, tiny_checkpoin
         assert main([*map(str, command), *(["--device", "cuda"] if command[0] != "train" else [])]) == 2, command
         err = capsys.readouterr().err
         assert "Traceback" not in err and "no CUDA GPU is available here" in err.strip().splitlines()[-1], command
+
+
+def test_overlay_over_the_model_and_output_into_the_frames_folder_are_refused(tmp_path, tiny_checkpoint, capsys):
+    """Checkpoints are told apart by content, so a model may be named `weights.mp4`: `--overlay` must not replace
+    it; and `--output` equal to a folder of JPEG frames must not add PNG frames beside them (a rerun reads both)."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i, rgb in enumerate(make_frames(3)):
+        Image.fromarray(rgb).save(frames / f"{i:05d}.jpg")
+    mask = save_p(tmp_path / "mask.png", first_mask(), davis_palette())
+    model = tmp_path / "weights.mp4"
+    model.write_bytes(tiny_checkpoint.read_bytes())
+    args = ["--input", frames, "--first-mask", mask, "--model", model]
+    assert run_cli(*args, "--output", tmp_path / "out", "--overlay", model) == 2
+    assert "would overwrite the input" in capsys.readouterr().err
+    assert model.read_bytes() == tiny_checkpoint.read_bytes()
+    assert run_cli(*args, "--output", frames) == 2
+    assert "holds the input" in capsys.readouterr().err
+    assert sorted(p.name for p in frames.iterdir()) == ["00000.jpg", "00001.jpg", "00002.jpg"]
+
+
+def test_results_manifest_never_removes_files_outside_the_folder(tmp_path, tiny_checkpoint):
+    """The hidden manifest lists an earlier run's frames; a damaged or hostile one must not reach other files."""
+    import json
+
+    from seggpt.inference.video_outputs import ResultWriter
+
+    out = tmp_path / "out"
+    out.mkdir()
+    victim, notes = tmp_path / "victim.txt", out / "notes.txt"
+    victim.write_text("keep")
+    notes.write_text("keep")
+    (out / ResultWriter.MANIFEST).write_text(json.dumps({"files": ["../victim.txt", "notes.txt", str(victim)]}))
+    mask = save_p(tmp_path / "mask.png", first_mask(), davis_palette())
+    video = write_video(tmp_path / "clip.mp4", make_frames(2))
+    assert run_cli("--input", video, "--first-mask", mask, "--output", out, "--model", tiny_checkpoint) == 0
+    assert victim.read_text() == "keep" and notes.read_text() == "keep"

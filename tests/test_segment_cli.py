@@ -73,7 +73,8 @@ def test_folder_end_to_end_then_skip_existing(files: dict, checkpoint: Path, cap
     assert "warning: skipping" in captured.err and "broken.jpg" in captured.err
     out = files["out"]
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        f"q{i}{suffix}" for i in range(3) for suffix in (".png", "_mask_1.png", "_overlay.png", ".json")
+        [".seggpt-segment.json"]  # the settings of the run, for --skip-existing
+        + [f"q{i}{suffix}" for i in range(3) for suffix in (".png", "_mask_1.png", "_overlay.png", ".json")]
     )
     with Image.open(out / "q0.png") as label, Image.open(out / "q0_mask_1.png") as mask:
         assert label.mode == "P" and label.size == (40, 30) and set(np.unique(np.asarray(label))) <= {0, 1}

@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     for flag in ("port", "concurrency", "max_queue"):
         if getattr(args, flag) < 1:
             raise ValueError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    if args.port > 65535:
+        raise ValueError(f"--port must be at most 65535, got {args.port}")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {device}: no CUDA GPU is available here; use --device cpu")

@@ -19,6 +19,16 @@ class CLIError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program was (as Ctrl-C raises KeyboardInterrupt), so that every temporary file
+    is removed on the way out. Printed as one line, exit code 143 (128 + SIGTERM)."""
+
+
+def raise_terminated(signum: int, frame: object) -> None:
+    """The SIGTERM handler of the `seggpt` command."""
+    raise Terminated
+
+
 class NothingDoneError(Exception):
     """The run ended without a failure of its own but produced nothing (every input failed, or none was found).
 
@@ -48,9 +58,13 @@ def _user_path(filename: object) -> str:
 
 
 def describe(err: BaseException) -> str | None:
-    """The one-line message for an expected failure, or None for a bug (which should keep its traceback)."""
+    """The one-line message for an expected failure, or None for a bug (which should keep its traceback).
+
+    A message of several lines (the library's report of a checkpoint that does not fit, a parser's) is joined
+    into one.
+    """
     if isinstance(err, CLIError | ValueError | NothingDoneError):
-        return str(err)
+        return " ".join(str(err).split())
     if isinstance(err, torch.OutOfMemoryError | MemoryError):
         return "out of memory; use a smaller --batch-size, smaller images or another device"
     if isinstance(err, OSError):

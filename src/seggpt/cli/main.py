@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from seggpt.cli import app, convert, segment, train, tune, video
 from seggpt.cli import eval as eval_command
-from seggpt.cli.errors import CLIError, NothingDoneError, describe
+from seggpt.cli.errors import CLIError, NothingDoneError, Terminated, describe, raise_terminated
 
 __all__ = ["CLIError", "build_parser", "main"]
 
@@ -31,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()  # only there can signals be handled
+    previous = signal.signal(signal.SIGTERM, raise_terminated) if in_main_thread else None
     try:
         return int(args.run(args) or 0)
     except Exception as err:
@@ -39,9 +43,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"seggpt {args.command}: error: {message}", file=sys.stderr)
         return 1 if isinstance(err, NothingDoneError) else 2
-    except KeyboardInterrupt:
-        print(f"seggpt {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM as Terminated: temporary files are gone by now
+        terminated = isinstance(err, Terminated)
+        print(f"seggpt {args.command}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 if __name__ == "__main__":

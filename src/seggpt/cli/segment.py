@@ -29,7 +29,7 @@ from seggpt.inference import (
     parse_formats,
     segment_files,
 )
-from seggpt.model import SegType
+from seggpt.model import SegType, checkpoint_files
 from seggpt.safety import check_device, check_output_folder
 
 EPILOG = """examples:
@@ -134,7 +134,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--skip-existing",
         action="store_true",
-        help="skip inputs whose outputs all exist already (resume an interrupted run)",
+        help="skip inputs whose outputs all exist already and are newer than the input (resume an interrupted "
+        "run); outputs written with another model, prompt or setting are refused",
     )
     p.add_argument(
         "--ignore-value",
@@ -168,7 +169,7 @@ def segment_shard(args: argparse.Namespace, shard: Shard) -> int:
         raise NothingDoneError(f"--input {' '.join(args.input)}: no files found; expected images to segment")
     check_output_folder(args.output, "--output")
     protected = [Path(p) for pair in args.prompt or [] for p in pair]
-    protected += [p for p in (args.tuned_prompt, Path(args.model)) if p is not None and p.is_file()]
+    protected += [*checkpoint_files(args.model), *([args.tuned_prompt] if args.tuned_prompt else [])]
     folders = [Path(spec).expanduser() for spec in args.input if Path(spec).expanduser().is_dir()]
     check_outputs(args.output, [f.path for f in inputs], formats, protected, input_folders=folders)
     inputs = shard.take(inputs, block=args.batch_size)  # whole batches: the same outputs as one process
@@ -186,7 +187,7 @@ def segment_shard(args: argparse.Namespace, shard: Shard) -> int:
         compile=args.compile,
     )
     if args.tuned_prompt is not None:
-        segmenter.set_tuned_prompt(load_tuned_prompt(args.tuned_prompt))
+        segmenter.set_tuned_prompt(load_tuned_prompt(args.tuned_prompt, model))
     else:
         segmenter.set_prompts([p[0] for p in args.prompt], [p[1] for p in args.prompt], ignore_value=args.ignore_value)
     with tqdm(total=len(inputs), unit="image", disable=len(inputs) < 2, file=sys.stderr) as progress:

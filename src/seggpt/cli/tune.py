@@ -20,7 +20,8 @@ EPILOG = """examples:
   # your own classes: images/ + masks/ (0 background, 1..K classes, 255 ignored)
   seggpt tune --dataset folder --images imgs/ --masks masks/ --class-names cat,dog --model M --output p.safetensors
 
-An interrupted run resumes with --resume (the state is kept in OUTPUT.state.pt)."""
+An interrupted run resumes with --resume (the state is kept in OUTPUT.state.pt); a resume with another model,
+dataset or setting (more --steps and another --save-every aside) is refused with the changes listed."""
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -70,17 +71,20 @@ def run(args: argparse.Namespace) -> int:
     """Build the dataset, load the model, tune, write the prompt atomically."""
     from seggpt import load_model
     from seggpt.inference import save_tuned_prompt
+    from seggpt.model import checkpoint_files
     from seggpt.tuning import TuneConfig, tune_dataset, tune_prompt
 
     check_device(args.device)
     check_output_file(args.output, "--output")
     state = args.output.with_name(args.output.name + ".state.pt")
-    model_files = [Path(args.model)] if Path(args.model).is_file() else []
-    check_not_inputs([args.output, state], [*model_files, *([Path(args.config)] if args.config else [])])
     names = args.class_names.split(",") if args.class_names else None
     data = tune_dataset(
         args.dataset, args.data_root, split=args.split, images=args.images, masks=args.masks, class_names=names
     )
+    inputs = [path for pair in data.source.files for path in pair]  # the dataset's images and masks
+    inputs += checkpoint_files(args.model)
+    inputs += [Path(args.config)] if args.config and Path(args.config).is_file() else []  # or a preset name
+    check_not_inputs([args.output, state], inputs)
     config = TuneConfig(
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps,
         precision=args.precision, seed=args.seed, save_every=args.save_every,

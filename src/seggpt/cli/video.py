@@ -26,7 +26,7 @@ from seggpt.inference import (
     load_first_mask,
     run_video,
 )
-from seggpt.model import SegType
+from seggpt.model import SegType, checkpoint_files
 from seggpt.safety import check_device, check_output_file, check_output_folder
 
 EPILOG = """examples:
@@ -119,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
     if args.overlay is not None:
         check_output_file(args.overlay, "--overlay")
         outputs["overlay"] = args.overlay
-    check_video_outputs(outputs, source, [mask_path, *([args.first_frame] if args.first_frame else [])])
+    prompts = [mask_path, *([args.first_frame] if args.first_frame else []), *checkpoint_files(args.model)]
+    check_video_outputs(outputs, source, prompts)
     first = load_first_mask(mask_path)
     first_frame = Frame(str(args.first_frame), load_rgb(args.first_frame)) if args.first_frame else None
     if first_frame is not None:

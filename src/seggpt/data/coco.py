@@ -16,12 +16,39 @@ from seggpt.data.fewshot import FewShotDataset, FewShotFiles, FewShotLayout
 from seggpt.data.io import load_rgb
 from seggpt.data.sources import InstanceImages, Sample
 
+_COCO_FIELDS = {  # what this module reads of each record
+    "images": ("id", "file_name", "height", "width"),
+    "annotations": ("id", "image_id", "category_id", "segmentation", "area"),
+    "categories": ("id", "name"),
+}
+
+
+def read_coco(annotation_json: str | Path) -> Any:
+    """The pycocotools `COCO` of an instances JSON, checked for the records this module reads.
+
+    Raises:
+        ValueError: one line naming the file: not JSON text, or not a mapping with lists `images`,
+            `annotations` and `categories` whose records carry the fields read here.
+    """
+    from pycocotools.coco import COCO
+
+    expected = "expected a COCO instances JSON (images, annotations, categories)"
+    try:
+        coco = COCO(str(annotation_json))
+    except (ValueError, AssertionError) as err:  # not JSON or not UTF-8 text; pycocotools asserts a mapping
+        raise ValueError(f"{annotation_json}: {' '.join(str(err).split())}; {expected}") from err
+    for key, fields in _COCO_FIELDS.items():
+        records = coco.dataset.get(key)
+        if not isinstance(records, list) or not all(isinstance(r, dict) and set(fields) <= set(r) for r in records):
+            raise ValueError(
+                f"{annotation_json}: '{key}' is not a list of records with {', '.join(fields)}; {expected}"
+            )
+    return coco
+
 
 def coco_instances(annotation_json: str | Path, image_dir: str | Path, include_crowd: bool = False) -> InstanceImages:
     """COCO instances JSON (polygons or RLE, via pycocotools); crowd regions become ignore unless included."""
-    from pycocotools.coco import COCO
-
-    coco = COCO(str(annotation_json))
+    coco = read_coco(annotation_json)
     image_dir = Path(image_dir)
 
     def loader(image_id: int) -> Callable[[], Sample]:
@@ -44,9 +71,7 @@ def coco20i(annotation_file: str | Path, image_dir: str | Path, fold: int) -> Fe
     """COCO-20i fold ``fold`` (0..3) from an instances json: every (image, class) with an annotation of the class."""
     if fold not in range(4):
         raise ValueError(f"COCO-20i fold must be 0..3, got {fold}")
-    from pycocotools.coco import COCO
-
-    coco = COCO(str(annotation_file))
+    coco = read_coco(annotation_file)
     category_ids = sorted(coco.getCatIds())
     if len(category_ids) != 80:
         raise ValueError(f"{annotation_file}: expected the 80 COCO categories, found {len(category_ids)}")

@@ -228,6 +228,13 @@ def run_semantic(options: SemanticOptions, run: RunOptions) -> Outcome[SemanticR
     run.check("--predictions")
     classes, source = options.classes, run.source
     pairs = label_map_pairs(options.images, options.labels)
+    if source.predictions is not None:  # before run.json: the fixed command may reuse the output folder
+        missing = [p for p in (source.predictions / f"{image.stem}.png" for image, _ in pairs) if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"{len(missing)} images of {options.images} have no prediction in {source.predictions}, "
+                f"e.g. {missing[0]}"
+            )
     settings: dict[str, Any] = {"protocol": "semantic", "images": str(options.images.resolve()), "model": source.model,
                                 "model_fingerprint": source.fingerprint, "predictions": str(source.predictions),
                                 "num_classes": classes.num_classes, "ignore_index": classes.ignore_index,
@@ -261,7 +268,7 @@ def _prompted_segmenter(options: SemanticOptions, run: RunOptions) -> tuple[Imag
         from seggpt.inference.tuned_prompt import load_tuned_prompt
 
         tuned = model_segmenter(run, seg_type="semantic", upsample=options.upsample)
-        tuned.set_tuned_prompt(load_tuned_prompt(options.tuned_prompt))
+        tuned.set_tuned_prompt(load_tuned_prompt(options.tuned_prompt, tuned.model))
         return tuned, None
     if not (options.train_images and options.train_labels):
         raise ValueError("--model and --baseline need --train-images and --train-labels to draw prompts from")

@@ -22,7 +22,8 @@ from seggpt.data.davis import DavisSequence, davis_sequences, read_davis_annotat
 from seggpt.evaluation.cache import ResultCache, files_stamp
 from seggpt.evaluation.metrics import Statistics, boundary_f_measure, region_similarity, sequence_statistics
 from seggpt.evaluation.runs import Outcome, RunOptions, VideoPropagator, video_segmenter, write_report
-from seggpt.safety import check_not_inputs
+from seggpt.model.checkpoint import checkpoint_files
+from seggpt.safety import check_not_inputs, check_output_file
 
 MEASURES = ("J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
 
@@ -79,11 +80,22 @@ def score_frames(
     return j, f
 
 
+def scored_annotations(sequence: DavisSequence) -> list[Path]:
+    """The annotated frames a sequence is scored on: all but the first and last (a 1- or 2-frame one keeps all)."""
+    return list(sequence.annotations[1:-1] or sequence.annotations)
+
+
+def missing_results(sequences: Sequence[DavisSequence], results_dir: str | Path) -> list[Path]:
+    """The results frames ``results_dir/<sequence>/<frame>.png`` that scoring `sequences` needs and cannot find."""
+    needed = (Path(results_dir) / s.name / p.name for s in sequences for p in scored_annotations(s))
+    return [path for path in needed if not path.is_file()]
+
+
 def score_sequence(sequence: DavisSequence, results_dir: str | Path) -> list[ObjectScore]:
     """Score ``results_dir/<sequence>/<frame>.png`` against the sequence's annotations (first and last left out)."""
     first, _ = read_davis_annotation(sequence.annotations[0], sequence.year)
     num_objects = int(first.max())
-    scored = sequence.annotations[1:-1] or sequence.annotations  # a 1- or 2-frame sequence keeps its frames
+    scored = scored_annotations(sequence)
     targets, voids = zip(*(read_davis_annotation(p, sequence.year) for p in scored))
     preds = [read_result_labels(Path(results_dir) / sequence.name / p.name, sequence.year) for p in scored]
     j, f = score_frames(targets, voids, preds, num_objects)
@@ -221,13 +233,22 @@ def run_vos(options: VosOptions, run: RunOptions) -> Outcome[VosReport] | None:
                 "results": str(results_dir.resolve()), "model": run.source.model, "memory": options.memory,
                 **({} if options.keep_first else {"keep_first": False}),
                 "model_fingerprint": run.source.fingerprint, "baseline": run.source.baseline}  # fmt: skip
-    if predict:
-        inputs = [p for s in sequences for p in (*s.frames, *s.annotations)]
-        check_not_inputs([], inputs, replaced_folders=[run.output / s.name for s in sequences])
+    inputs = [p for s in sequences for p in (*s.frames, *s.annotations)]
+    inputs += [results_dir / s.name / p.name for s in sequences for p in s.annotations] if not predict else []
+    inputs += checkpoint_files(run.source.model) if run.source.model is not None else []
+    outputs = [run.output / "vos.json"]
+    if options.submission_zip is not None:
+        check_output_file(options.submission_zip, "--submission-zip")
+        outputs.append(options.submission_zip)
+    replaced = [run.output / s.name for s in sequences] if predict else []
+    check_not_inputs(outputs, inputs, replaced_folders=replaced)
+    missing = [] if predict else missing_results(sequences, results_dir)
+    if missing:  # before run.json: the fixed command may reuse the output folder
+        raise FileNotFoundError(f"results frame {missing[0]} is missing ({len(missing)} frames of --results missing)")
+    segmenter = video_segmenter(run, options.memory, options.keep_first) if predict else None  # before run.json
     cache = ResultCache(run.output, settings, resume=run.resume, shard=run.shard)
     mine = run.shard.take(sequences)
-    if predict:
-        segmenter = video_segmenter(run, options.memory, options.keep_first)
+    if segmenter is not None:
         for sequence in tqdm(mine, desc="predict"):
             if not (cache.resumed and has_results(sequence, run.output)):  # only this run's own results
                 predict_sequence(segmenter, sequence, run.output)

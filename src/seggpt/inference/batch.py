@@ -11,17 +11,18 @@ Output files are the `writers.OUTPUTS` formats, each written atomically.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
-from seggpt.atomic import clean_stale_temps
+from seggpt.atomic import atomic_write, clean_stale_temps
 from seggpt.data.io import load_rgb
 from seggpt.inference.writers import output_paths, write_outputs
 from seggpt.safety import OutputError, check_no_collisions, check_not_inputs, entry_key
@@ -166,6 +167,18 @@ def _check_id_names(
                 )
 
 
+RUN_RECORD = ".seggpt-segment.json"  # the `Segmenter.run_settings` every output in the folder was written with
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    """The settings a folder's outputs were written with; None when unknown (no record, or not a readable one)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def segment_files(
     segmenter: Segmenter,
     inputs: Sequence[InputFile],
@@ -182,26 +195,52 @@ def segment_files(
         inputs: from `collect_inputs`; unreadable files not `named` are skipped and counted as failed.
         out_dir: an existing folder for the outputs.
         formats: `writers.OUTPUTS` names.
-        skip_existing: leave out inputs whose outputs all exist already (resume an interrupted run).
+        skip_existing: leave out inputs whose outputs all exist already and are newer than the input (resume an
+            interrupted run). The folder's `RUN_RECORD` must show they were written with this segmenter's
+            `run_settings`: outputs of other settings, or of a folder several runs wrote into, are refused.
         on_progress: called once per input when it is done (see `Progress`).
 
     Raises:
-        ValueError: a `named` input is unreadable.
+        ValueError: a `named` input is unreadable; with `skip_existing`, outputs the record does not vouch for.
     """
     written = skipped = failed = 0
     pending: list[tuple[Path, NDArray[np.uint8]]] = []
     report = on_progress or (lambda path, why: None)
 
+    def done(source: Path) -> bool:
+        paths = output_paths(out_dir, source.stem, formats, segmenter.class_ids)
+        try:
+            return min(p.stat().st_mtime_ns for p in paths) >= source.stat().st_mtime_ns
+        except OSError:  # an output (or the input) is missing
+            return False
+
+    record, settings = out_dir / RUN_RECORD, segmenter.run_settings()
+    stored = _read_record(record)
+    earlier = out_dir.is_dir() and any(not p.name.startswith(".") for p in out_dir.iterdir())
+    if skip_existing and stored != settings and any(done(path) for path, _ in inputs):
+        changed = sorted(k for k in settings if stored.get(k) != settings[k]) if stored else []
+        why = f"other settings ({', '.join(changed)})" if changed else "no record of their settings (several runs)"
+        raise ValueError(
+            f"{out_dir} holds outputs written with {why}; --skip-existing would keep them beside this run's: "
+            "choose another --output or run without --skip-existing"
+        )
+    if stored is not None and stored != settings and earlier:
+        record.unlink()  # outputs of two settings from now on: no resume trusts this folder
+    recorded = stored == settings or earlier  # a fresh folder is recorded once it holds this run's outputs
+
     def flush() -> None:
-        nonlocal written
+        nonlocal written, recorded
         for (source, _), prediction in zip(pending, segmenter.segment([image for _, image in pending])):
             write_outputs(out_dir, source, prediction, formats)
             written += 1
             report(source, None)
+            if not recorded:
+                atomic_write(record, lambda tmp: tmp.write_text(json.dumps(settings, indent=2) + "\n"))
+                recorded = True
         pending.clear()
 
     for path, named in inputs:
-        if skip_existing and all(p.exists() for p in output_paths(out_dir, path.stem, formats, segmenter.class_ids)):
+        if skip_existing and done(path):
             skipped += 1
             report(path, None)
             continue

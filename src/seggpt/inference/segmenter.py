@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,7 +20,7 @@ from seggpt.inference.precision import AUTOCAST_DTYPES, Precision, prepare_model
 from seggpt.inference.prediction import Prediction, Upsample, decode_colour_output
 from seggpt.inference.prompts import MaskType, PromptTargets, encode_prompt_masks
 from seggpt.inference.resize import resize_image, resize_target
-from seggpt.inference.tuned_prompt import TunedPrompt
+from seggpt.inference.tuned_prompt import TunedPrompt, model_fingerprint
 from seggpt.model.seggpt import SegGPT, SegType, seg_type_code
 
 Ensemble = Literal["feature", "spatial", "none"]
@@ -152,6 +153,28 @@ class Segmenter:
     def colours(self) -> NDArray[np.uint8]:
         """(K + 1, 3) the class colour table of the current prompts (row 0 black)."""
         return self._require_prompts().colours
+
+    def run_settings(self) -> dict[str, Any]:
+        """What besides the query decides this segmenter's outputs: the model's weights (`model_fingerprint`),
+        the prompts (a digest of their images, targets, classes and colours), type token, ensemble, resize,
+        upsample and precision. `segment_files` resumes a folder only over outputs written with equal settings.
+        """
+        prompts = self._require_prompts()
+        digest = hashlib.sha256()
+        for tensor in (self._prompt_images, self._prompt_targets):
+            assert tensor is not None
+            digest.update(tensor.detach().float().cpu().numpy().tobytes())
+        digest.update(prompts.class_ids.astype(np.int64).tobytes() + prompts.colours.astype(np.uint8).tobytes())
+        return {
+            "model": model_fingerprint(self.model),
+            "prompts": digest.hexdigest()[:16],
+            "seg_type": self.seg_type,
+            "ensemble": self.ensemble,
+            "resize": self.resize,
+            "upsample": self.upsample,
+            "precision": self.dtype,
+            "background": self._background,
+        }
 
     def _require_prompts(self) -> PromptTargets:
         if self._prompts is None:

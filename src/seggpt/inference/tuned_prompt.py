@@ -73,6 +73,12 @@ class TunedPrompt:
             raise ValueError(
                 f"{source} was tuned for a model with config {self.model_config}, not {model.config.to_dict()}"
             )
+        expected = (3, *model.config.query_size)
+        if tuple(self.prompt_image.shape) != expected:
+            raise ValueError(
+                f"{source} holds a prompt of shape {tuple(self.prompt_image.shape)}, but its model takes {expected}; "
+                "the file is damaged: tune it again with `seggpt tune`"
+            )
         fingerprint = model_fingerprint(model)
         if fingerprint != self.model_fingerprint:
             raise ValueError(
@@ -105,6 +111,8 @@ def save_tuned_prompt(prompt: TunedPrompt, path: str | Path) -> Path:
 def load_tuned_prompt(path: str | Path, model: SegGPT | None = None) -> TunedPrompt:
     """Read a tuned prompt; with `model`, also check that it was tuned for that model."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"tuned prompt {path} is a folder; expected the .safetensors file `seggpt tune` wrote")
     if not path.is_file():
         raise FileNotFoundError(f"tuned prompt {path} does not exist")
     try:
@@ -115,17 +123,40 @@ def load_tuned_prompt(path: str | Path, model: SegGPT | None = None) -> TunedPro
         raise ValueError(f"{path} is not a tuned prompt file (a safetensors written by `seggpt tune`): {err}") from err
     if metadata.get("format") != FORMAT or set(tensors) != {"prompt_image", "prompt_target"}:
         raise ValueError(f"{path} is not a tuned prompt file (expected format {FORMAT!r} written by `seggpt tune`)")
-    prompt = TunedPrompt(
-        prompt_image=tensors["prompt_image"],
-        prompt_target=tensors["prompt_target"],
-        class_ids=json.loads(metadata["class_ids"]),
-        class_names=json.loads(metadata["class_names"]),
-        colours=np.asarray(json.loads(metadata["colours"]), dtype=np.uint8).reshape(-1, 3),
-        background=json.loads(metadata["background"]),
-        seg_type=metadata["seg_type"],
-        model_config=json.loads(metadata["model_config"]),
-        model_fingerprint=metadata["model_fingerprint"],
-    )
+    damaged = f"tuned prompt {path} is damaged"
+    try:
+        prompt = TunedPrompt(
+            prompt_image=tensors["prompt_image"],
+            prompt_target=tensors["prompt_target"],
+            class_ids=[int(i) for i in json.loads(metadata["class_ids"])],
+            class_names=[str(n) for n in json.loads(metadata["class_names"])],
+            colours=np.asarray(json.loads(metadata["colours"]), dtype=np.uint8).reshape(-1, 3),
+            background=bool(json.loads(metadata["background"])),
+            seg_type=metadata["seg_type"],
+            model_config=json.loads(metadata["model_config"]),
+            model_fingerprint=metadata["model_fingerprint"],
+        )
+    except KeyError as err:
+        raise ValueError(f"{damaged}: its metadata lacks {err}; tune it again with `seggpt tune`") from err
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{damaged}: unreadable metadata ({err}); tune it again with `seggpt tune`") from err
+    image, target = prompt.prompt_image, prompt.prompt_target
+    checks = [
+        (
+            image.is_floating_point() and image.ndim == 3 and image.shape[0] == 3 and image.shape == target.shape,
+            f"the prompt is not two float (3, h, w) tensors of one shape (got {tuple(image.shape)}, "
+            f"{tuple(target.shape)})",
+        ),
+        (bool(torch.isfinite(image).all() and torch.isfinite(target).all()), "the prompt holds NaN or infinite values"),
+        (prompt.seg_type in ("semantic", "instance"), f"type token {prompt.seg_type!r}, expected semantic or instance"),
+        (
+            len(prompt.class_ids) == len(prompt.class_names) == len(prompt.colours),
+            f"{len(prompt.class_ids)} class ids, {len(prompt.class_names)} names, {len(prompt.colours)} colours",
+        ),
+    ]
+    for ok, problem in checks:
+        if not ok:
+            raise ValueError(f"{damaged}: {problem}; tune it again with `seggpt tune`")
     if model is not None:
-        prompt.check_model(model, source=str(path))
+        prompt.check_model(model, source=f"tuned prompt {path}")
     return prompt

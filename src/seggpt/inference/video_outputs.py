@@ -76,7 +76,11 @@ class ResultWriter:
         self._tmp: Path | None = None
 
     def _previous_files(self) -> set[str]:
-        """The files an earlier run wrote into `output` (its manifest); refuses foreign PNGs."""
+        """The files an earlier run wrote into `output` (its manifest); refuses foreign PNGs.
+
+        Only names this writer gives its files count (`<frame>.png`, `masks_rle.json`, no folder part): a
+        damaged or hand-made manifest never makes a later run remove anything else.
+        """
         if not self.output.is_dir():
             return set()
         manifest = self.output / self.MANIFEST
@@ -84,6 +88,14 @@ class ResultWriter:
             listed = set(json.loads(manifest.read_text())["files"]) if manifest.is_file() else set()
         except (OSError, ValueError, KeyError, TypeError):
             listed = set()
+        listed = {
+            name
+            for name in listed
+            if isinstance(name, str)
+            and name == Path(name).name
+            and "\x00" not in name
+            and (name.endswith(".png") or name == "masks_rle.json")
+        }
         foreign = sorted(p.name for p in self.output.glob("*.png") if p.name not in listed)
         if foreign:
             raise ValueError(

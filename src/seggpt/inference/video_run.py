@@ -10,7 +10,6 @@ counts = run_video(VideoSegmenter(model), source, first, outputs, fps=source.fps
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING
 from seggpt.atomic import clean_stale_temps
 from seggpt.inference.video_io import FirstMask, Frame, FrameSource
 from seggpt.inference.video_outputs import VIDEO_OUTPUTS, VideoStyle
-from seggpt.safety import OutputError, check_not_inputs
+from seggpt.safety import check_not_inputs
 
 if TYPE_CHECKING:
     from seggpt.inference.video import VideoSegmenter, VideoState
@@ -44,21 +43,16 @@ class VideoCounts:
 
 def check_video_outputs(outputs: Mapping[str, Path], source: FrameSource, prompts: Sequence[Path]) -> None:
     """Before any model work: no output (`VIDEO_OUTPUTS` name -> path) is an input (the video, its frames, the
-    prompt files); litter of killed runs next to the outputs is removed.
+    files in `prompts`: the prompt mask and image, the model file), and the frames folder, which the results
+    replace, holds no input; litter of killed runs next to the outputs is removed.
 
     Raises:
-        OutputError: an output is an input, or the frames output is the input frames folder (its PNGs would be
-            read as frames by the next run).
+        OutputError: an output is an input, or the frames folder holds one.
     """
     planned = [p for name, path in outputs.items() for p in VIDEO_OUTPUTS[name].paths(path, source.frame_names)]
     inputs = [*source.files, *prompts]
-    check_not_inputs(planned, inputs if source.files else [*inputs, source.path])
-    frames_out, frames_in = outputs.get("frames"), source.frames_folder
-    if frames_out is not None and frames_in is not None and os.path.realpath(frames_out) == os.path.realpath(frames_in):
-        raise OutputError(
-            f"output folder {frames_out} is the input frames folder {frames_in}: the result PNGs would mix with the "
-            "frames (and be read as frames by the next run); choose another output folder"
-        )
+    replaced = [outputs["frames"]] if "frames" in outputs else []
+    check_not_inputs(planned, inputs if source.files else [*inputs, source.path], replaced_folders=replaced)
     for folder in {path.parent for path in outputs.values()}:
         clean_stale_temps(folder)
 

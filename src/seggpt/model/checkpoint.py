@@ -25,6 +25,7 @@ from seggpt.model.config import PRESETS, SegGPTConfig, get_preset
 from seggpt.model.hub import (
     CHECKPOINTS,
     DEFAULT_MODEL,
+    DEFAULT_MODEL_FILE,
     config_from_hf,
     default_model_path,
     hf_to_official,
@@ -166,22 +167,9 @@ def _read_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
             raise ValueError(
                 f"cannot read {path} as safetensors (truncated or corrupted?): {_first_line(err)}"
             ) from err
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=kind == "torch-zip")
-    except pickle.UnpicklingError as err:
-        found = re.search(r"GLOBAL (\S+)", str(err))
-        if found is None:  # a broken pickle stream rather than a forbidden object
-            raise ValueError(
-                f"cannot read {path} as a torch checkpoint (truncated or corrupted?): {_first_line(err)}"
-            ) from err
-        raise ValueError(
-            f"{path} holds pickled Python objects other than tensors ({found.group(1)}); refusing to unpickle them "
-            "(expected a plain state dict, optionally under 'model')"
-        ) from err
-    except Exception as err:
-        raise ValueError(
-            f"cannot read {path} as a torch checkpoint (truncated or corrupted?): {_first_line(err)}"
-        ) from err
+    obj = load_torch_file(
+        path, "a torch checkpoint", "a plain state dict, optionally under 'model'", mmap=kind == "torch-zip"
+    )
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         obj = obj["model"]  # the official layout: {"model": state_dict, ...}
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
@@ -190,6 +178,45 @@ def _read_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
             "a dict of tensors, optionally under 'model'"
         )
     return dict(obj), {}
+
+
+def load_torch_file(
+    path: str | Path, what: str, expected: str, *, map_location: str | torch.device = "cpu", mmap: bool = False
+) -> object:
+    """`torch.load` of an untrusted file: tensors and plain containers only (`weights_only=True`), never code.
+
+    Args:
+        path: the file.
+        what: what it should be, in messages ("a torch checkpoint", "a seggpt training state").
+        expected: what it should hold, in the message refusing other pickled objects.
+
+    Raises:
+        ValueError: one line naming `path`: a pickled object other than those (refused, never run), or a
+            truncated or foreign file.
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"GLOBAL (\S+)", str(err))
+        if found is None:  # a broken pickle stream rather than a forbidden object
+            raise ValueError(f"cannot read {path} as {what} (truncated or corrupted?): {_first_line(err)}") from err
+        raise ValueError(
+            f"{path} holds pickled Python objects other than tensors ({found.group(1)}); refusing to unpickle them "
+            f"(expected {expected})"
+        ) from err
+    except Exception as err:
+        raise ValueError(f"cannot read {path} as {what} (truncated or corrupted?): {_first_line(err)}") from err
+
+
+def checkpoint_files(model: str | Path) -> list[Path]:
+    """The files `load_model(model)` reads that exist here: the file itself, a transformers folder's weights and
+    config.json, the packaged default model for its name. What every command's outputs must never replace."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return [path / name for name in (*HF_WEIGHT_FILES, "config.json") if (path / name).is_file()]
+    if path.is_file():
+        return [path]
+    return [DEFAULT_MODEL_FILE] if str(model) == DEFAULT_MODEL and DEFAULT_MODEL_FILE.is_file() else []
 
 
 def read_tensors(path: str | Path) -> dict[str, Tensor]:

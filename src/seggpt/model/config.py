@@ -99,7 +99,7 @@ class SegGPTConfig:
         """Read a config from a JSON file with the keys of the fixture's `config.json`."""
         try:
             data = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as err:
+        except (OSError, ValueError) as err:  # ValueError: not JSON, or not UTF-8 text
             raise ValueError(f"cannot read SegGPT config JSON {path}: {err}") from err
         if not isinstance(data, dict):
             raise ValueError(f"SegGPT config JSON {path} must hold an object, got {type(data).__name__}")

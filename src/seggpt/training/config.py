@@ -145,6 +145,17 @@ class TrainConfig:
             (0 < self.optim.layer_decay <= 1, "optim.layer_decay must lie in (0, 1]"),
             (self.optim.warmup_steps >= 0, "optim.warmup_steps must be >= 0"),
             (
+                self.optim.weight_decay >= 0 and self.optim.grad_clip >= 0 and self.optim.loss_beta >= 0,
+                "optim.weight_decay, optim.grad_clip and optim.loss_beta must be >= 0",
+            ),
+            (all(0 <= b < 1 for b in self.optim.betas), "optim.betas must lie in [0, 1)"),
+            (
+                min(self.run.seed, self.run.num_workers, self.run.log_every, self.run.eval_every, self.run.save_every)
+                >= 0,
+                "run.seed, run.num_workers, run.log_every, run.eval_every and run.save_every must be >= 0",
+            ),
+            (0 <= self.data.flip_prob <= 1 and self.data.jitter >= 0, "need 0 <= data.flip_prob <= 1, jitter >= 0"),
+            (
                 0 <= self.data.mixed_prob <= 1 and self.data.mixed_count >= 2,
                 "need 0 <= data.mixed_prob <= 1, mixed_count >= 2",
             ),
@@ -169,6 +180,14 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"invalid training config: {message}")
+
+    def input_files(self) -> list[Path]:
+        """The files the run reads that a run must never write over: checkpoints and an architecture JSON."""
+        from seggpt.model.checkpoint import checkpoint_files
+
+        preset = [Path(self.model.preset)] if Path(self.model.preset).is_file() else []
+        inits = [init for init in (self.model.init, self.model.init_encoder) if init is not None]
+        return preset + [path for init in inits for path in checkpoint_files(init)]
 
     def to_dict(self) -> dict[str, Any]:
         """A YAML-ready nested dict (tuples become lists)."""
@@ -255,7 +274,16 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     try:
         node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as err:
-        raise ValueError(f"override {assignment!r}: cannot parse the value: {err}") from err
+        raise ValueError(f"override {assignment!r}: cannot parse the value: {_yaml_problem(err)}") from err
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """What is wrong in a YAML text and where, in one line (the parser's own message spans several)."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None)
+    if problem and mark is not None:
+        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return " ".join(str(err).split())
 
 
 def config_from_dict(data: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
@@ -274,8 +302,12 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
             data = yaml.safe_load(Path(path).read_text()) or {}
         except OSError as err:
             raise FileNotFoundError(f"cannot read training config {path}: {err}") from err
+        except UnicodeDecodeError as err:
+            raise ValueError(
+                f"training config {path} is not UTF-8 text ({err.reason} at byte {err.start}); expected a YAML file"
+            ) from err
         except yaml.YAMLError as err:
-            raise ValueError(f"training config {path} is not valid YAML: {err}") from err
+            raise ValueError(f"training config {path} is not valid YAML: {_yaml_problem(err)}") from err
         if not isinstance(data, dict):
             raise ValueError(f"training config {path} must hold a mapping of sections, got {type(data).__name__}")
     return config_from_dict(data, overrides)

@@ -7,6 +7,7 @@ A run folder is guarded: a new run never starts over an earlier run's files unle
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ import torch
 from torch import Tensor
 
 from seggpt.atomic import atomic_write
+from seggpt.model.checkpoint import load_torch_file
+from seggpt.safety import check_not_inputs
 
 RUN_FILES = ("last.pt", "model.safetensors", "log.csv")  # what makes a folder hold a run
 SAFE_RESUME_KEYS = frozenset(  # config keys a resume may change: they do not touch the trained weights' path
@@ -85,10 +88,7 @@ def load_state(path: str | Path) -> TrainState:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"training state {path} does not exist")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for a corrupt or foreign file
-        raise ValueError(f"cannot read training state {path}: {err}") from err
+    payload = load_torch_file(path, "a seggpt training state", "tensors and plain values written by `seggpt train`")
     if not isinstance(payload, dict) or payload.get("format") != "seggpt-train-state-1":
         raise ValueError(f"{path} is not a seggpt training state (written by `seggpt train`)")
     return TrainState(
@@ -101,11 +101,15 @@ def load_state(path: str | Path) -> TrainState:
     )
 
 
-def check_run_folder(output_dir: str | Path, *, resume: str | None, overwrite: bool) -> None:
-    """Refuse to start a new run over an earlier run's files unless `resume` is set or `overwrite` is True."""
+def check_run_folder(
+    output_dir: str | Path, *, resume: str | None, overwrite: bool, inputs: Iterable[str | Path] = ()
+) -> None:
+    """Refuse to start a new run over an earlier run's files unless `resume` is set or `overwrite` is True, and
+    any run whose files would replace one of its `inputs` (e.g. the `model.init` checkpoint), whatever is set."""
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise ValueError(f"run.output_dir {output_dir} is a file; expected a folder")
+    check_not_inputs([output_dir / name for name in RUN_FILES], inputs)
     found = [name for name in RUN_FILES if (output_dir / name).exists()]
     if found and not resume and not overwrite:
         raise ValueError(
@@ -124,8 +128,10 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def resume_differences(saved: dict[str, Any], new: dict[str, Any], defaults: dict[str, Any]) -> list[str]:
-    """The keys (`section.key: saved -> new`) whose change breaks an exact resume; `SAFE_RESUME_KEYS` may differ.
+def resume_differences(
+    saved: dict[str, Any], new: dict[str, Any], defaults: dict[str, Any], safe: frozenset[str] = SAFE_RESUME_KEYS
+) -> list[str]:
+    """The keys (`section.key: saved -> new`) whose change breaks an exact resume; `safe` keys may differ.
 
     A key the saved config lacks (written before the key existed) counts as its default value.
     """
@@ -133,6 +139,6 @@ def resume_differences(saved: dict[str, Any], new: dict[str, Any], defaults: dic
     changed = []
     for key in sorted(set(old) | set(now)):
         before, after = old.get(key, default.get(key)), now.get(key, default.get(key))
-        if before != after and key not in SAFE_RESUME_KEYS:
+        if before != after and key not in safe:
             changed.append(f"{key}: {before!r} -> {after!r}")
     return changed

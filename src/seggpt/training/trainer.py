@@ -216,7 +216,7 @@ class Trainer:
         """Train to `run.steps` (or `run.stop_at`), logging, evaluating and saving as configured; returns the model."""
         run = self.config.run
         resume = run.resume
-        check_run_folder(self.output_dir, resume=resume, overwrite=run.overwrite)
+        check_run_folder(self.output_dir, resume=resume, overwrite=run.overwrite, inputs=self.config.input_files())
         D.barrier(self.env)  # every rank looks before rank 0 writes anything, so all of them agree
         if resume == "auto":
             resume = str(self.output_dir / "last.pt") if (self.output_dir / "last.pt").is_file() else None

@@ -8,7 +8,9 @@ atomically every `save_every` steps, so an interrupted run resumes exactly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,14 +22,17 @@ from tqdm import tqdm
 
 from seggpt.atomic import atomic_write
 from seggpt.data.sources import SemanticFolder
+from seggpt.evaluation.cache import files_stamp
 from seggpt.inference.canvas import normalize
 from seggpt.inference.incontext import paint_queries
 from seggpt.inference.palette import palette
 from seggpt.inference.precision import AUTOCAST_DTYPES, resolve_dtype
 from seggpt.inference.tuned_prompt import TunedPrompt, model_fingerprint
 from seggpt.model import SegGPT
+from seggpt.model.checkpoint import load_torch_file
 from seggpt.training.optim import warmup_cosine
 from seggpt.training.pairs import PairOptions, augment, colour_target
+from seggpt.training.state import resume_differences
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,15 @@ class TuneConfig:
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError("tuning needs steps >= 1 and batch_size >= 1")
+        if not (self.lr > 0 and 0 <= self.min_lr <= self.lr):
+            raise ValueError(f"tuning needs lr > 0 and 0 <= min_lr <= lr, got lr {self.lr}, min_lr {self.min_lr}")
+        if min(self.warmup_steps, self.save_every, self.seed) < 0:
+            raise ValueError(
+                f"tuning needs warmup_steps, save_every and seed >= 0, got {self.warmup_steps}, {self.save_every}, "
+                f"{self.seed}"
+            )
+        if not 0 <= self.flip_prob <= 1:
+            raise ValueError(f"flip_prob must lie in [0, 1], got {self.flip_prob}")
         if not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
             raise ValueError(f"crop_scale must satisfy 0 < lo <= hi <= 1, got {self.crop_scale}")
 
@@ -109,6 +123,7 @@ class TuneState:
         prompt_image, prompt_target: (3, h, W) float32 normalized, the learned prompt.
         optimizer: the AdamW `state_dict()`.
         rng: the numpy generator's `bit_generator.state`.
+        settings: the run's `resume_settings` (empty in states of older versions).
     """
 
     step: int
@@ -116,6 +131,7 @@ class TuneState:
     prompt_target: Tensor
     optimizer: dict[str, Any]
     rng: dict[str, Any]
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
         """torch.save of the fields to a temp file in the same folder, then rename (never a half-written state)."""
@@ -124,9 +140,40 @@ class TuneState:
 
     @classmethod
     def load(cls, path: Path, device: torch.device) -> TuneState:
-        """Read a state written by `save` (tensors and plain values only: weights_only)."""
-        fields = torch.load(path, map_location=device, weights_only=True)
-        return cls(**{name: fields[name] for name in cls.__dataclass_fields__})
+        """Read a state written by `save` (tensors and plain values only: never code).
+
+        Raises:
+            ValueError: one line naming `path`, for a file that is not such a state.
+        """
+        expected = "tensors and plain values written by `seggpt tune`"
+        fields = load_torch_file(path, "a seggpt tune state", expected, map_location=device)
+        if not isinstance(fields, dict) or not set(cls.__dataclass_fields__) - {"settings"} <= set(fields):
+            raise ValueError(
+                f"{path} is not a seggpt tune state (written by `seggpt tune`); remove it or drop --resume"
+            )
+        return cls(**{name: fields[name] for name in cls.__dataclass_fields__ if name in fields})
+
+
+SAFE_RESUME_KEYS = frozenset({"tune.steps", "tune.save_every"})  # as `seggpt train`'s run.steps and run.save_every
+
+
+def resume_settings(model: SegGPT, data: TuneDataset, config: TuneConfig, precision: str) -> dict[str, Any]:
+    """What a resumed run must share with the run it continues (`SAFE_RESUME_KEYS` aside): the schedule and
+    augmentation (`precision` resolved), the model's weights, and the dataset's classes and files (their paths,
+    sizes and times, as a digest)."""
+    files = "\n".join(f"{p.resolve()}:{files_stamp(p)}" for pair in data.source.files for p in pair)
+    return {
+        "tune": {**dataclasses.asdict(config), "precision": precision},
+        "model": {"fingerprint": model_fingerprint(model)},
+        "data": {
+            "files": hashlib.sha256(files.encode()).hexdigest()[:16],
+            "class_ids": list(data.class_ids),
+            "class_names": list(data.class_names),
+            "background": data.background,
+            "offset": data.source.offset,
+            "ignore_values": list(data.source.ignore_values),
+        },
+    }
 
 
 def tune_prompt(
@@ -166,8 +213,15 @@ def tune_prompt(
     optimizer = torch.optim.AdamW([prompt_image, prompt_target], lr=config.lr, weight_decay=0.0)
     start = 0
     state_file = Path(state_path) if state_path is not None else None
+    settings = resume_settings(model, data, config, precision)
     if resume and state_file is not None and state_file.is_file():
         state = TuneState.load(state_file, device)
+        changed = resume_differences(state.settings, settings, {}, safe=SAFE_RESUME_KEYS)
+        if changed:
+            raise ValueError(
+                f"cannot resume from {state_file}: the model, data or settings changed in ways that break an exact "
+                f"resume ({'; '.join(changed)}); undo them, or start afresh without --resume"
+            )
         with torch.no_grad():
             prompt_image.copy_(state.prompt_image)
             prompt_target.copy_(state.prompt_target)
@@ -206,6 +260,7 @@ def tune_prompt(
                 prompt_target.detach(),
                 optimizer.state_dict(),
                 dict(rng.bit_generator.state),
+                settings,
             ).save(state_file)
     return TunedPrompt(
         prompt_image=prompt_image.detach().cpu(),
