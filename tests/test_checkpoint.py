@@ -281,3 +281,41 @@ def test_cli_convert_help(capsys: pytest.CaptureFixture) -> None:
         cli_main(["convert", "--help"])
     out = capsys.readouterr().out
     assert "examples:" in out and "seggpt convert seggpt_vit_large.pth" in out and "--image-size H W" in out
+
+
+def test_a_plain_vit_encoder_is_not_taken_for_a_seggpt_checkpoint(
+    tmp_path: Path, tiny_model: ModelFactory, capsys: pytest.CaptureFixture
+) -> None:
+    """DeiT / timm weights (patch embedding, blocks, cls token, no SegGPT tokens or decoder) name what they are for."""
+    model = tiny_model()
+    encoder = {k: v for k, v in model.state_dict().items() if k.startswith(("patch_embed.", "blocks.", "norm."))}
+    encoder["cls_token"] = torch.zeros(1, 1, model.config.embed_dim)
+    path = tmp_path / "deit.safetensors"
+    save_file(encoder, path)
+    with pytest.raises(ValueError, match=r"holds a plain ViT encoder .*model.init_encoder"):
+        load_model(path, config="seggpt-test")
+    assert cli_main(["convert", str(path), str(tmp_path / "out.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "plain ViT encoder" in err
+    assert not (tmp_path / "out.safetensors").exists()
+
+
+def test_a_training_state_loads_with_the_architecture_its_config_names(
+    tmp_path: Path, tiny_model: ModelFactory
+) -> None:
+    """`seggpt train`'s last.pt: the weights under "model", the preset in its config; no --config needed."""
+    from seggpt.training.state import TrainState, save_state
+
+    model = tiny_model()
+    config = {"model": {"preset": "seggpt-test"}, "run": {"steps": 10}}
+    state = TrainState(model.state_dict(), {}, 3, torch.get_rng_state(), [], config)
+    last = save_state(state, tmp_path / "run" / "last.pt")
+    torch.testing.assert_close(outputs(load_model(last)), outputs(model), atol=0, rtol=0)
+    assert cli_main(["convert", str(last), str(tmp_path / "model.safetensors")]) == 0
+    assert load_model(tmp_path / "model.safetensors").config == model.config
+    # a preset given as a JSON path (not a name) falls back to --config, as an official file does
+    state.config = {"model": {"preset": str(tmp_path / "arch.json")}}
+    save_state(state, last)
+    with pytest.raises(ValueError, match=r"does not fit the architecture"):
+        load_model(last)
+    torch.testing.assert_close(outputs(load_model(last, config="seggpt-test")), outputs(model), atol=0, rtol=0)

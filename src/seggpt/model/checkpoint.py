@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import pickle
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
 from seggpt.atomic import atomic_write
 from seggpt.model.config import PRESETS, SegGPTConfig, get_preset
+from seggpt.model.files import TRAIN_PRESET_KEY, read_tensor_file
 from seggpt.model.hub import (
     CHECKPOINTS,
     DEFAULT_MODEL,
@@ -37,7 +35,7 @@ from seggpt.model.seggpt import SegGPT, build_seggpt
 
 FORMAT_KEY, FORMAT_NAME, CONFIG_KEY = "format", "seggpt", "seggpt_config"  # our safetensors metadata
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-Layout = Literal["official", "hf", "seggpt"]
+Layout = Literal["official", "hf", "seggpt", "training state"]
 
 
 @dataclass
@@ -132,7 +130,7 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         if not found:
             raise ValueError(f"folder {path} holds no {' or '.join(HF_WEIGHT_FILES)} (a transformers checkpoint)")
         path = found[0]
-    state_dict, metadata = _read_tensors(path)
+    state_dict, metadata = read_tensor_file(path)
     if metadata.get(FORMAT_KEY) == FORMAT_NAME:
         try:
             config = SegGPTConfig.from_dict(json.loads(metadata[CONFIG_KEY]))
@@ -148,64 +146,19 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
                 raise ValueError(f"cannot read transformers config {config_json}: {err}") from err
         return Checkpoint(hf_to_official(state_dict), "hf", hf_config)
     if "patch_embed.proj.weight" in state_dict or any(k.startswith("blocks.") for k in state_dict):
+        if "mask_token" not in state_dict and "decoder_embed.weight" not in state_dict:
+            raise ValueError(
+                f"{path} holds a plain ViT encoder (no SegGPT tokens or decoder), not a SegGPT checkpoint; such "
+                "weights start a training run (model.init_encoder in a `seggpt train` config)"
+            )
+        if TRAIN_PRESET_KEY in metadata:  # `seggpt train`'s last.pt: its config names the architecture
+            preset = metadata[TRAIN_PRESET_KEY]
+            return Checkpoint(state_dict, "training state", get_preset(preset) if preset in PRESETS else None)
         return Checkpoint(state_dict, "official", None)
     raise ValueError(
         f"{path} holds tensors {sorted(state_dict)[:5]}..., which are neither official SegGPT nor transformers "
         "SegGpt names"
     )
-
-
-def _read_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
-    """All tensors of a safetensors or torch file, and the safetensors metadata ({} for torch files)."""
-    kind = _sniff(path)
-    if kind == "safetensors":
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                metadata = f.metadata() or {}
-                return {k: f.get_tensor(k) for k in f.keys()}, metadata  # noqa: SIM118 (safe_open is not a dict)
-        except Exception as err:
-            raise ValueError(
-                f"cannot read {path} as safetensors (truncated or corrupted?): {_first_line(err)}"
-            ) from err
-    obj = load_torch_file(
-        path, "a torch checkpoint", "a plain state dict, optionally under 'model'", mmap=kind == "torch-zip"
-    )
-    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
-        obj = obj["model"]  # the official layout: {"model": state_dict, ...}
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise ValueError(
-            f"{path} does not hold a state dict of tensors (got {type(obj).__name__}); expected "
-            "a dict of tensors, optionally under 'model'"
-        )
-    return dict(obj), {}
-
-
-def load_torch_file(
-    path: str | Path, what: str, expected: str, *, map_location: str | torch.device = "cpu", mmap: bool = False
-) -> object:
-    """`torch.load` of an untrusted file: tensors and plain containers only (`weights_only=True`), never code.
-
-    Args:
-        path: the file.
-        what: what it should be, in messages ("a torch checkpoint", "a seggpt training state").
-        expected: what it should hold, in the message refusing other pickled objects.
-
-    Raises:
-        ValueError: one line naming `path`: a pickled object other than those (refused, never run), or a
-            truncated or foreign file.
-    """
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
-    except pickle.UnpicklingError as err:
-        found = re.search(r"GLOBAL (\S+)", str(err))
-        if found is None:  # a broken pickle stream rather than a forbidden object
-            raise ValueError(f"cannot read {path} as {what} (truncated or corrupted?): {_first_line(err)}") from err
-        raise ValueError(
-            f"{path} holds pickled Python objects other than tensors ({found.group(1)}); refusing to unpickle them "
-            f"(expected {expected})"
-        ) from err
-    except Exception as err:
-        raise ValueError(f"cannot read {path} as {what} (truncated or corrupted?): {_first_line(err)}") from err
 
 
 def checkpoint_files(model: str | Path) -> list[Path]:
@@ -217,48 +170,6 @@ def checkpoint_files(model: str | Path) -> list[Path]:
     if path.is_file():
         return [path]
     return [DEFAULT_MODEL_FILE] if str(model) == DEFAULT_MODEL and DEFAULT_MODEL_FILE.is_file() else []
-
-
-def read_tensors(path: str | Path) -> dict[str, Tensor]:
-    """Every tensor of a safetensors or torch file, names unchanged (for foreign weights; never unpickles code)."""
-    return _read_tensors(Path(path))[0]
-
-
-def _first_line(err: Exception) -> str:
-    return str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-
-
-def _sniff(path: Path) -> Literal["safetensors", "torch-zip", "torch-pickle"]:
-    """Tell the file kind from its first bytes; anything else is a clear error."""
-    size = path.stat().st_size
-    with path.open("rb") as f:
-        head = f.read(16)
-    if head.startswith(b"PK\x03\x04"):
-        return "torch-zip"
-    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
-        return "torch-pickle"
-    if len(head) >= 9 and head[8:9] == b"{":
-        header_len = int.from_bytes(head[:8], "little")
-        if 8 + header_len > size:
-            raise ValueError(
-                f"{path} is a truncated safetensors file: its header needs {8 + header_len} bytes, the file has {size}"
-            )
-        return "safetensors"
-    raise ValueError(
-        f"{path} is not a checkpoint: it looks like {_describe(head)}; expected a torch .pth/.bin "
-        "file or a .safetensors file"
-    )
-
-
-def _describe(head: bytes) -> str:
-    if not head:
-        return "an empty file"
-    for magic, kind in ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image")):
-        if head.startswith(magic):
-            return kind
-    if head.lstrip()[:1] in (b"{", b"["):
-        return "JSON"
-    return "text" if head.isascii() else "unknown binary data"
 
 
 def checkpoint_filter_fn(state_dict: dict[str, Tensor], model: SegGPT) -> dict[str, Tensor]:

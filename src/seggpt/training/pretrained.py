@@ -15,7 +15,8 @@ from pathlib import Path
 
 import torch
 
-from seggpt.model.checkpoint import read_tensors, resize_pos_embed
+from seggpt.model.checkpoint import resize_pos_embed
+from seggpt.model.files import read_tensors
 from seggpt.model.seggpt import SegGPT
 
 BLOCK_PARTS = (

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from seggpt.atomic import atomic_write
-from seggpt.model.checkpoint import load_torch_file
+from seggpt.model.files import TRAIN_STATE_FORMAT, load_torch_file
 from seggpt.safety import check_not_inputs
 
 RUN_FILES = ("last.pt", "model.safetensors", "log.csv")  # what makes a folder hold a run
@@ -78,7 +78,7 @@ def save_state(state: TrainState, path: str | Path) -> Path:
         "torch_rng": state.torch_rng,
         "cuda_rng": state.cuda_rng,
         "config": state.config,
-        "format": "seggpt-train-state-1",
+        "format": TRAIN_STATE_FORMAT,
     }
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
@@ -89,7 +89,7 @@ def load_state(path: str | Path) -> TrainState:
     if not path.is_file():
         raise FileNotFoundError(f"training state {path} does not exist")
     payload = load_torch_file(path, "a seggpt training state", "tensors and plain values written by `seggpt train`")
-    if not isinstance(payload, dict) or payload.get("format") != "seggpt-train-state-1":
+    if not isinstance(payload, dict) or payload.get("format") != TRAIN_STATE_FORMAT:
         raise ValueError(f"{path} is not a seggpt training state (written by `seggpt train`)")
     return TrainState(
         payload["model"],

@@ -29,7 +29,7 @@ from seggpt.inference.palette import palette
 from seggpt.inference.precision import AUTOCAST_DTYPES, resolve_dtype
 from seggpt.inference.tuned_prompt import TunedPrompt, model_fingerprint
 from seggpt.model import SegGPT
-from seggpt.model.checkpoint import load_torch_file
+from seggpt.model.files import load_torch_file
 from seggpt.training.optim import warmup_cosine
 from seggpt.training.pairs import PairOptions, augment, colour_target
 from seggpt.training.state import resume_differences
