@@ -44,3 +44,15 @@ def test_bench_video_times_every_stage(tmp_path: Path, tiny_checkpoint: Path) ->
     row = json.loads(out.read_text())
     assert row["frames"] == 2 and row["keep_first"] is False and row["memory"] == 1
     assert all(row[f"{stage}_ms"] > 0 for stage in ("read", "step", "write")) and row["frames_per_s"] > 0
+
+
+@pytest.mark.parametrize("prompts", [1, 3])
+def test_bench_attention_compares_the_same_arithmetic(tmp_path: Path, tiny_checkpoint: Path, prompts: int) -> None:
+    out = tmp_path / "attention.json"
+    args = ["--model", tiny_checkpoint, "--prompts", prompts, "--repeats", 2, "--json", out]
+    done = _script("bench_attention.py", *args)
+    assert done.returncode == 0, done.stderr
+    row = json.loads(out.read_text())
+    assert row["prompts"] == prompts and row["mask_ms"] > 0 and row["folded_ms"] > 0
+    assert 0 < row["max_abs_diff"] <= 1e-5  # two different computations of the same attention
+    assert "bias as SDPA mask" in done.stdout

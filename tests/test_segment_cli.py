@@ -175,6 +175,22 @@ def test_every_option_of_every_command_has_a_help_text() -> None:
     assert missing == []
     model = next(a for name, a in found if name == "seggpt video" and "--model" in a.option_strings)
     assert "(the small embedded model, default)" in str(model.help) and "%(default)s" not in str(model.help)
+    devices = {name: action.default for name, action in found if "--device" in action.option_strings}
+    assert set(devices) >= {f"seggpt {c}" for c in ("segment", "video", "tune", "app", "eval vos", "eval semantic")}
+    assert set(devices.values()) == {"auto"}  # one default for every command: the GPU when there is one
+
+
+def test_auto_device_is_the_gpu_when_there_is_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from seggpt.safety import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == resolve_device(None) == "cpu"
+    with pytest.raises(ValueError, match=r"--device cuda: no CUDA GPU is available here"):
+        resolve_device("cuda")
+    with pytest.raises(ValueError, match=r"--device gpu0: not a device name"):
+        resolve_device("gpu0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda" and resolve_device("cpu") == "cpu"
 
 
 def test_help_explains_every_option(capsys: pytest.CaptureFixture) -> None:

@@ -104,6 +104,15 @@ def check_output_file(path: str | os.PathLike[str], option: str) -> None:
     check_output_folder(path.parent, option)
 
 
+def resolve_device(requested: str | None, option: str = "--device") -> str:
+    """The device to run on: `requested` once checked (`check_device`); "auto" or None: the GPU when CUDA has
+    one here, else the CPU."""
+    check_device(requested, option)
+    if requested is None or requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(requested)
+
+
 def check_device(device: str | torch.device | None, option: str = "--device") -> None:
     """The device exists here: cpu, cuda / cuda:N with that GPU present, mps when available."""
     if device is None or str(device) in ("auto", "cpu"):

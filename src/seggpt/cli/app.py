@@ -6,10 +6,9 @@ import argparse
 import importlib.util
 from typing import Any
 
-import torch
-
 from seggpt import load_model
-from seggpt.inference import DTYPE_HELP, PRECISIONS, resolve_dtype
+from seggpt.inference import DEVICE_HELP, DTYPE_HELP, PRECISIONS, resolve_dtype
+from seggpt.safety import resolve_device
 
 EPILOG = """examples:
   seggpt app                                   # http://127.0.0.1:7860, the embedded default model
@@ -38,7 +37,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine)")
     p.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
-    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--dtype", choices=PRECISIONS, default="auto", help=DTYPE_HELP)
     p.add_argument("--share", action="store_true", help="also open a public gradio.live tunnel (off by default)")
     p.add_argument("--concurrency", type=int, default=1, metavar="N", help="requests run at once (default: 1)")
@@ -63,9 +62,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
     if args.port > 65535:
         raise ValueError(f"--port must be at most 65535, got {args.port}")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
+    device = resolve_device(args.device)
 
     from seggpt.app import Limits, build_app, launch
 

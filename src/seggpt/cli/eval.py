@@ -29,7 +29,17 @@ from seggpt.evaluation import (
     run_semantic,
     run_vos,
 )
-from seggpt.inference import COMPILE_HELP, DTYPE_HELP, PRECISIONS, Ensemble, Upsample, join_shards, leave_shards
+from seggpt.inference import (
+    COMPILE_HELP,
+    DEVICE_HELP,
+    DTYPE_HELP,
+    PRECISIONS,
+    Ensemble,
+    Upsample,
+    join_shards,
+    leave_shards,
+)
+from seggpt.safety import resolve_device
 
 ENSEMBLE_HELP = "combining several prompts: feature (default), spatial or none (as in `seggpt segment --help`)"
 EPILOG = """examples:
@@ -66,7 +76,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="instead of a model, a trivial baseline: paste (the prompt's mask, or the first frame's, as the answer)",
     )
     parser.add_argument("--output", required=True, type=Path, metavar="DIR", help="results folder (cache and JSON)")
-    parser.add_argument("--device", default="cpu", help="torch device for the model (default cpu)")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--dtype", choices=PRECISIONS, default="auto", help=DTYPE_HELP)
     parser.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     parser.add_argument("--no-resume", dest="resume", action="store_false", help="ignore finished items in DIR")
@@ -149,8 +159,8 @@ def _run(
     try:
         run = RunOptions(
             source=Source(model=args.model, baseline=args.baseline, predictions=predictions),
-            output=args.output, device=shard.device(args.device), dtype=args.dtype, compile=args.compile,
-            resume=args.resume, shard=shard,
+            output=args.output, device=shard.device(resolve_device(args.device)), dtype=args.dtype,
+            compile=args.compile, resume=args.resume, shard=shard,
         )  # fmt: skip
         outcome = runner(run)
         if outcome is not None:

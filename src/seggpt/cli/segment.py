@@ -13,6 +13,7 @@ from seggpt import Segmenter, load_model
 from seggpt.cli.errors import NothingDoneError
 from seggpt.inference import (
     COMPILE_HELP,
+    DEVICE_HELP,
     DTYPE_HELP,
     OUTPUTS,
     PRECISIONS,
@@ -30,7 +31,7 @@ from seggpt.inference import (
     segment_files,
 )
 from seggpt.model import SegType, checkpoint_files
-from seggpt.safety import check_device, check_output_folder
+from seggpt.safety import check_output_folder, resolve_device
 
 EPILOG = """examples:
   # one example image with its mask; segment one image
@@ -115,7 +116,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default="instance",
         help="type token: instance (default, as the official CLI) or semantic",
     )
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--dtype", choices=PRECISIONS, default="auto", help=DTYPE_HELP)
     p.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     p.add_argument(
@@ -161,7 +162,7 @@ def segment_shard(args: argparse.Namespace, shard: Shard) -> int:
     formats = parse_formats(args.format)
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
-    check_device(args.device)
+    args.device = resolve_device(args.device)
     if (args.prompt is None) == (args.tuned_prompt is None):
         raise ValueError("give either --prompt IMAGE MASK (one or more) or --tuned-prompt FILE")
     inputs = collect_inputs(args.input)

@@ -8,7 +8,8 @@ from typing import Any
 
 from seggpt.atomic import clean_stale_temps
 from seggpt.data import CLASS_LAYOUTS
-from seggpt.safety import check_device, check_not_inputs, check_output_file
+from seggpt.inference import DEVICE_HELP
+from seggpt.safety import check_not_inputs, check_output_file, resolve_device
 
 EPILOG = """examples:
   # tune a CamVid prompt for a model, then use it
@@ -61,7 +62,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seeds the data order and the initial prompt (default: 0)")
     p.add_argument("--save-every", type=int, default=50, help="steps between resumable states (default: 50)")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT.state.pt if it exists")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
     return p
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from seggpt.model import checkpoint_files
     from seggpt.tuning import TuneConfig, tune_dataset, tune_prompt
 
-    check_device(args.device)
+    args.device = resolve_device(args.device)
     check_output_file(args.output, "--output")
     state = args.output.with_name(args.output.name + ".state.pt")
     names = args.class_names.split(",") if args.class_names else None

@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any, get_args
 
-import torch
 from tqdm import tqdm
 
 from seggpt import VideoSegmenter, load_model
 from seggpt.data import load_rgb
 from seggpt.inference import (
     COMPILE_HELP,
+    DEVICE_HELP,
     DTYPE_HELP,
     PRECISIONS,
     VIDEO_OUTPUTS,
@@ -27,7 +27,7 @@ from seggpt.inference import (
     run_video,
 )
 from seggpt.model import SegType, checkpoint_files
-from seggpt.safety import check_device, check_output_file, check_output_folder
+from seggpt.safety import check_output_file, check_output_folder, resolve_device
 
 EPILOG = """examples:
   seggpt video --input video_1.mp4 --first-frame video_1.jpg --first-mask video_1_target.png \\
@@ -98,7 +98,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default="instance",
         help="type token: instance (default) or semantic",
     )
-    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--dtype", choices=PRECISIONS, default="auto", help=DTYPE_HELP)
     parser.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     parser.add_argument(
@@ -111,7 +111,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Check every input, load the model, segment the video and write the results atomically."""
     check_memory(args.memory, args.keep_first, "--memory")
-    check_device(args.device)
+    device = resolve_device(args.device)
     source = FrameSource(args.input)
     mask_path = args.first_mask or default_first_mask(source)
     check_output_folder(args.output, "--output")
@@ -125,7 +125,6 @@ def run(args: argparse.Namespace) -> int:
     first_frame = Frame(str(args.first_frame), load_rgb(args.first_frame)) if args.first_frame else None
     if first_frame is not None:
         first.check_size(first_frame.rgb.shape[:2], f"the first frame {first_frame.name} has")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     segmenter = VideoSegmenter(
         load_model(args.model, device=device), memory=args.memory, keep_first=args.keep_first,
         seg_type=args.seg_type, dtype=args.dtype, compile=args.compile,

@@ -18,7 +18,7 @@ from seggpt.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from seggpt.inference.batch import InputFile, SegmentCounts, check_outputs, collect_inputs, segment_files
-    from seggpt.inference.precision import COMPILE_HELP, DTYPE_HELP, PRECISIONS, Precision, resolve_dtype
+    from seggpt.inference.precision import COMPILE_HELP, DEVICE_HELP, DTYPE_HELP, PRECISIONS, Precision, resolve_dtype
     from seggpt.inference.prediction import Prediction, Upsample
     from seggpt.inference.prompts import encode_prompt_masks
     from seggpt.inference.resize import nearest_index, resize_image
@@ -49,7 +49,9 @@ if TYPE_CHECKING:
 
 _HOMES = {
     **dict.fromkeys(("InputFile", "SegmentCounts", "check_outputs", "collect_inputs", "segment_files"), "batch"),
-    **dict.fromkeys(("COMPILE_HELP", "DTYPE_HELP", "PRECISIONS", "Precision", "resolve_dtype"), "precision"),
+    **dict.fromkeys(
+        ("COMPILE_HELP", "DEVICE_HELP", "DTYPE_HELP", "PRECISIONS", "Precision", "resolve_dtype"), "precision"
+    ),
     **dict.fromkeys(("Prediction", "Upsample"), "prediction"),
     "encode_prompt_masks": "prompts",
     **dict.fromkeys(("nearest_index", "resize_image"), "resize"),
@@ -78,6 +80,7 @@ _HOMES = {
 }
 __all__ = [
     "COMPILE_HELP",
+    "DEVICE_HELP",
     "DTYPE_HELP",
     "IMAGE_SUFFIXES",
     "OUTPUTS",

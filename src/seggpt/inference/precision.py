@@ -168,4 +168,5 @@ DTYPE_HELP = (
     "precision: auto (default: bf16 where the hardware runs it fast, a GPU with bf16 or a CPU with AMX, "
     "else fp32), fp32, bf16, fp16 (GPU only) or int8 (CPU only: dynamically quantised linear layers)"
 )
+DEVICE_HELP = "cpu, cuda, cuda:N or auto (default: auto, the GPU when there is one, else the CPU)"
 COMPILE_HELP = "run the model through torch.compile (a slow first call; for long runs)"

@@ -1,0 +1,98 @@
+"""The CPU's relative-position attention: the bias as SDPA's mask (ours) against the bias folded into q/k/v.
+
+`Attention.attend` on a CPU builds the decomposed relative-position bias and hands it to SDPA as its additive
+mask (`layers.biased_attention`), so the products stay hd wide. Before, the CPU ran the layout the GPU still
+uses (`layers.fold_rel_pos`: q' = [q * s, q·Rh, q·Rw], k' = [k, onehot(row), onehot(col)]) with v padded to
+the same width, which the CPU's fused kernel needs: products hd + h + w wide (148 for ViT-L, 106 for the
+default model). This script runs the whole model both ways in one process, in alternation (so a machine whose
+speed drifts affects both alike), and reports the median of each and the largest difference of the outputs.
+
+    python benchmarks/bench_attention.py --threads 2                                  # the embedded default model
+    python benchmarks/bench_attention.py --preset seggpt-vit-large --threads 2 --repeats 4   # random ViT-L weights
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import time
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from seggpt import load_model
+from seggpt.model import build_seggpt, get_preset
+from seggpt.model.layers import Attention, fold_rel_pos
+
+
+def folded_attend(self: Attention, q: Tensor, k: Tensor, v: Tensor, grid_size: tuple[int, int]) -> Tensor:
+    """The previous CPU path: the bias folded into q'/k', v zero-padded to their width, one fused SDPA call."""
+    hd = q.shape[-1]
+    q, k = fold_rel_pos(q, k, self.rel_pos_h, self.rel_pos_w, grid_size, multiple=1)
+    v = F.pad(v, (0, q.shape[-1] - hd))
+    return F.scaled_dot_product_attention(q, k, v, scale=1.0)[..., :hd]
+
+
+@contextlib.contextmanager
+def attention(kind: str) -> Iterator[None]:
+    """Run every `Attention` of the process the `kind` way ("mask": as shipped, "folded": the previous path)."""
+    shipped = Attention.attend
+    if kind == "folded":
+        Attention.attend = folded_attend  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Attention.attend = shipped  # type: ignore[method-assign]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="seggpt-default", help="checkpoint or name (default: seggpt-default)")
+    parser.add_argument("--preset", help="random weights of this architecture instead of --model")
+    parser.add_argument("--prompts", type=int, default=1, help="prompt canvases of one query (default 1)")
+    parser.add_argument("--repeats", type=int, default=10, help="timed forwards of each kind (default 10)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--json", help="also write the result here")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = build_seggpt(get_preset(args.preset)).eval() if args.preset else load_model(args.model)
+    H, W = model.config.image_size
+    generator = torch.Generator().manual_seed(0)
+    image = torch.randn(args.prompts, 3, H, W, generator=generator)
+    target = torch.randn(args.prompts, 3, H, W, generator=generator)
+    image[:, :, H // 2 :] = image[:1, :, H // 2 :]  # one query below every prompt
+    groups = torch.zeros(args.prompts, dtype=torch.long) if args.prompts > 1 else None
+    kwargs = {"ensemble_groups": groups, "query_only": True, "shared_query": groups is not None}
+    times: dict[str, list[float]] = {"mask": [], "folded": []}
+    outputs = {}
+    with torch.inference_mode():
+        for kind in times:  # warm-up, and the outputs to compare
+            with attention(kind):
+                outputs[kind] = model(image, target, **kwargs)
+        for i in range(args.repeats):
+            for kind in ("mask", "folded") if i % 2 else ("folded", "mask"):
+                with attention(kind):
+                    start = time.perf_counter()
+                    model(image, target, **kwargs)
+                    times[kind].append(time.perf_counter() - start)
+    mask, folded = (1e3 * statistics.median(times[k]) for k in ("mask", "folded"))
+    row = {"model": args.preset or args.model, "prompts": args.prompts, "threads": torch.get_num_threads(),
+           "repeats": args.repeats, "mask_ms": mask, "folded_ms": folded, "speedup": folded / mask,
+           "max_abs_diff": (outputs["mask"] - outputs["folded"]).abs().max().item()}  # fmt: skip
+    print(f"{row['model']}, {args.prompts} prompt canvas(es), {row['threads']} threads, median of {args.repeats}:")
+    print(f"  bias as SDPA mask {mask:.1f} ms, folded {folded:.1f} ms: {folded / mask:.2f}x; "
+          f"max |diff| {row['max_abs_diff']:.2e}")  # fmt: skip
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(row, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
