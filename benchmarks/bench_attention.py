@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     image[:, :, H // 2 :] = image[:1, :, H // 2 :]  # one query below every prompt
     groups = torch.zeros(args.prompts, dtype=torch.long) if args.prompts > 1 else None
     kwargs = {"ensemble_groups": groups, "query_only": True, "shared_query": groups is not None}
+    if groups is not None:  # as `VideoSegmenter` / `Segmenter` call it: only the group's first canvas is decoded
+        kwargs["decode_index"] = torch.zeros(1, dtype=torch.long)
     times: dict[str, list[float]] = {"mask": [], "folded": []}
     outputs = {}
     with torch.inference_mode():

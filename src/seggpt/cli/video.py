@@ -73,8 +73,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=int,
         default=8,
         metavar="K",
-        help="recent predicted frames kept (default 8, the paper's; 1 is ~3x faster on a CPU at a small cost "
-        "in accuracy, ~5x with --no-keep-first: README, Benchmarks)",
+        help="recent predicted frames kept (default 8, the paper's; 1 is ~2.7x faster on a CPU at a small cost "
+        "in accuracy, ~3.6x with --no-keep-first: README, Benchmarks)",
     )
     parser.add_argument(
         "--no-keep-first", dest="keep_first", action="store_false", help="let the first frame leave the memory"
