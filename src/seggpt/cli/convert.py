@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from seggpt.atomic import clean_stale_temps
-from seggpt.model import checkpoint_files, load_model, save_model
+from seggpt.model import checkpoint_files, config_files, load_model, save_model
 from seggpt.safety import check_not_inputs, check_output_file
 
 EPILOG = """examples:
@@ -57,8 +57,7 @@ def run(args: argparse.Namespace) -> int:
     """Load SRC strictly, write DST; print one summary line."""
     image_size = tuple(args.image_size) if args.image_size else None
     check_output_file(args.dst, "DST")
-    config_file = [Path(args.config)] if args.config and Path(args.config).is_file() else []  # or a preset name
-    check_not_inputs([args.dst], [*checkpoint_files(args.src), *config_file])
+    check_not_inputs([args.dst], [*checkpoint_files(args.src), *config_files(args.config)])
     clean_stale_temps(args.dst.parent)
     model = load_model(args.src, config=args.config, image_size=image_size)  # type: ignore[arg-type]
     path = save_model(model, args.dst)

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     """Build the dataset, load the model, tune, write the prompt atomically."""
     from seggpt import load_model
     from seggpt.inference import save_tuned_prompt
-    from seggpt.model import checkpoint_files
+    from seggpt.model import checkpoint_files, config_files
     from seggpt.tuning import TuneConfig, tune_dataset, tune_prompt
 
     args.device = resolve_device(args.device)
@@ -83,8 +83,7 @@ def run(args: argparse.Namespace) -> int:
         args.dataset, args.data_root, split=args.split, images=args.images, masks=args.masks, class_names=names
     )
     inputs = [path for pair in data.source.files for path in pair]  # the dataset's images and masks
-    inputs += checkpoint_files(args.model)
-    inputs += [Path(args.config)] if args.config and Path(args.config).is_file() else []  # or a preset name
+    inputs += [*checkpoint_files(args.model), *config_files(args.config)]
     check_not_inputs([args.output, state], inputs)
     config = TuneConfig(
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps,

@@ -172,6 +172,12 @@ def checkpoint_files(model: str | Path) -> list[Path]:
     return [DEFAULT_MODEL_FILE] if str(model) == DEFAULT_MODEL and DEFAULT_MODEL_FILE.is_file() else []
 
 
+def config_files(config: SegGPTConfig | str | Path | None) -> list[Path]:
+    """The architecture JSON `load_model(config=config)` reads, when `config` names a file here (not a preset
+    name or a `SegGPTConfig`): with `checkpoint_files`, what outputs must never replace."""
+    return [Path(config)] if isinstance(config, str | Path) and Path(config).is_file() else []
+
+
 def checkpoint_filter_fn(state_dict: dict[str, Tensor], model: SegGPT) -> dict[str, Tensor]:
     """Resize the position tables of `state_dict` to `model`'s shapes; other tensors pass through.
 

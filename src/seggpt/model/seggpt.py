@@ -163,9 +163,9 @@ class SegGPT(nn.Module):
                 the first canvas of each group (the others differ only in the query's top row).
             shared_query: the canvases of each ensemble group have the same query half (as the feature
                 ensemble builds them; checked): compute its norms, qkv and MLP once per group
-                (`seggpt.model.ensemble`), the same outputs for less work (1.46x at 9 prompts with the default
-                model, 1.04x at 2). Needs `ensemble_groups`; evaluation mode only (in training it is ignored:
-                stochastic depth drops canvases one by one).
+                (`seggpt.model.ensemble`), the same outputs for less work (README, "The shared query").
+                Needs `ensemble_groups`; evaluation mode only (in training it is ignored: stochastic depth
+                drops canvases one by one).
 
         Returns:
             (B, 3, H, W) predicted target canvas in normalized space, or (B, 3, H/2, W) with `query_only`;

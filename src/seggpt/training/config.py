@@ -183,11 +183,10 @@ class TrainConfig:
 
     def input_files(self) -> list[Path]:
         """The files the run reads that a run must never write over: checkpoints and an architecture JSON."""
-        from seggpt.model.checkpoint import checkpoint_files
+        from seggpt.model.checkpoint import checkpoint_files, config_files
 
-        preset = [Path(self.model.preset)] if Path(self.model.preset).is_file() else []
         inits = [init for init in (self.model.init, self.model.init_encoder) if init is not None]
-        return preset + [path for init in inits for path in checkpoint_files(init)]
+        return config_files(self.model.preset) + [path for init in inits for path in checkpoint_files(init)]
 
     def to_dict(self) -> dict[str, Any]:
         """A YAML-ready nested dict (tuples become lists)."""
