@@ -37,8 +37,10 @@ def read_tensor_file(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
     )
     metadata = {}
     if isinstance(obj, dict) and obj.get("format") == TRAIN_STATE_FORMAT:
-        model_section = (obj.get("config") or {}).get("model") or {}
-        metadata[TRAIN_PRESET_KEY] = str(model_section.get("preset"))
+        config = obj.get("config")
+        model_section = config.get("model") if isinstance(config, dict) else None
+        if isinstance(model_section, dict) and isinstance(model_section.get("preset"), str):
+            metadata[TRAIN_PRESET_KEY] = model_section["preset"]
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         obj = obj["model"]  # the official layout: {"model": state_dict, ...}
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
