@@ -16,12 +16,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import statistics
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
+from alternate import alternate, query_input  # benchmarks/alternate.py
 from torch import Tensor
 
 from seggpt import load_model
@@ -62,33 +61,19 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = build_seggpt(get_preset(args.preset)).eval() if args.preset else load_model(args.model)
-    H, W = model.config.image_size
-    generator = torch.Generator().manual_seed(0)
-    image = torch.randn(args.prompts, 3, H, W, generator=generator)
-    target = torch.randn(args.prompts, 3, H, W, generator=generator)
-    image[:, :, H // 2 :] = image[:1, :, H // 2 :]  # one query below every prompt
-    groups = torch.zeros(args.prompts, dtype=torch.long) if args.prompts > 1 else None
-    kwargs = {"ensemble_groups": groups, "query_only": True, "shared_query": groups is not None}
-    if groups is not None:  # as `VideoSegmenter` / `Segmenter` call it: only the group's first canvas is decoded
-        kwargs["decode_index"] = torch.zeros(1, dtype=torch.long)
-    times: dict[str, list[float]] = {"mask": [], "folded": []}
-    outputs = {}
-    with torch.inference_mode():
-        for kind in times:  # warm-up, and the outputs to compare
+    image, target, kwargs = query_input(model, args.prompts)
+
+    def run(kind: str) -> Callable[[], Tensor]:
+        def forward() -> Tensor:
             with attention(kind):
-                outputs[kind] = model(image, target, **kwargs)
-        for i in range(args.repeats):
-            for kind in ("mask", "folded") if i % 2 else ("folded", "mask"):
-                with attention(kind):
-                    start = time.perf_counter()
-                    model(image, target, **kwargs)
-                    times[kind].append(time.perf_counter() - start)
-    mask, folded = (1e3 * statistics.median(times[k]) for k in ("mask", "folded"))
-    row = {"model": args.preset or args.model, "prompts": args.prompts, "threads": torch.get_num_threads(),
-           "repeats": args.repeats, "mask_ms": mask, "folded_ms": folded, "speedup": folded / mask,
-           "max_abs_diff": (outputs["mask"] - outputs["folded"]).abs().max().item()}  # fmt: skip
+                return model(image, target, **kwargs)
+
+        return forward
+
+    result = alternate({"mask": run("mask"), "folded": run("folded")}, args.repeats)
+    row = {"model": args.preset or args.model, "prompts": args.prompts, "threads": torch.get_num_threads(), **result}
     print(f"{row['model']}, {args.prompts} prompt canvas(es), {row['threads']} threads, median of {args.repeats}:")
-    print(f"  bias as SDPA mask {mask:.1f} ms, folded {folded:.1f} ms: {folded / mask:.2f}x; "
+    print(f"  bias as SDPA mask {row['mask_ms']:.1f} ms, folded {row['folded_ms']:.1f} ms: {row['speedup']:.2f}x; "
           f"max |diff| {row['max_abs_diff']:.2e}")  # fmt: skip
     if args.json:
         with open(args.json, "w") as f:

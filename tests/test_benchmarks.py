@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from seggpt import build_seggpt, get_preset, save_model
+from seggpt.inference.precision import onednn_linear_available
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,3 +57,22 @@ def test_bench_attention_compares_the_same_arithmetic(tmp_path: Path, tiny_check
     assert row["prompts"] == prompts and row["mask_ms"] > 0 and row["folded_ms"] > 0
     assert 0 < row["max_abs_diff"] <= 1e-5  # two different computations of the same attention
     assert "bias as SDPA mask" in done.stdout
+
+
+@pytest.mark.skipif(not onednn_linear_available(), reason="this torch has no oneDNN Linear kernel")
+def test_bench_linear_compares_onednn_with_blas_on_the_model_and_its_shapes(
+    tmp_path: Path, tiny_checkpoint: Path
+) -> None:
+    out = tmp_path / "linear.json"
+    done = _script("bench_linear.py", "--model", tiny_checkpoint, "--prompts", 3, "--repeats", 2, "--json", out)
+    assert done.returncode == 0, done.stderr
+    row = json.loads(out.read_text())
+    assert row["prompts"] == 3 and row["onednn_ms"] > 0 and row["blas_ms"] > 0
+    assert row["max_abs_diff"] <= 1e-5 and "oneDNN" in done.stdout  # the same products, rounded differently
+    done = _script("bench_linear.py", "--model", tiny_checkpoint, "--shapes", "--repeats", 2, "--json", out)
+    assert done.returncode == 0, done.stderr
+    shapes = json.loads(out.read_text())["shapes"]
+    config = get_preset("seggpt-test")
+    h, w = config.grid_size
+    assert [s["shape"][0] for s in shapes] == [h * w] * 4 + [(h // 2 + 1) * w]  # 4 block layers, the decoder
+    assert all(s["onednn_gflops"] > 0 and s["blas_gflops"] > 0 for s in shapes)

@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import official_canvases
+from seggpt.inference.precision import prepare_model
 from seggpt.model import SegGPT, build_seggpt, get_preset, load_model
 
 CASES = [  # (case, number of prompts, seg_type, feature ensemble)
@@ -91,3 +92,18 @@ def test_vit_large_on_meta_has_the_official_names_and_shapes(reference_dir: Path
     assert list(ours) == list(official)  # same names, same order
     assert ours == official
     assert sum(p.numel() for p in model.parameters()) == 370_723_203  # reference section 1
+
+
+@pytest.mark.parametrize(("case", "num_prompts", "seg_type", "ensemble"), CASES)
+def test_official_fixture_through_the_cpu_fp32_runner(
+    fixture_model: SegGPT,
+    official_io: dict[str, torch.Tensor],
+    case: str,
+    num_prompts: int,
+    seg_type: str,
+    ensemble: bool,
+) -> None:
+    """What `Segmenter` runs on a CPU in fp32 (Linear layers on oneDNN where torch has it) holds the fixture too."""
+    runner = prepare_model(fixture_model, "fp32", torch.device("cpu"))
+    assert isinstance(runner, SegGPT)
+    check_fixture(runner, official_io, case, num_prompts, seg_type, ensemble)

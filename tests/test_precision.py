@@ -45,6 +45,48 @@ def test_int8_quantises_a_copy_of_the_linear_layers(tiny_model: Callable[..., Se
     runner = prepare_model(model, "int8", torch.device("cpu"))
     assert runner is not model and all(type(m) is not nn.Linear for m in runner.modules())
     assert all(type(m) is nn.Linear for m in (model.blocks[0].attn.qkv, model.decoder_embed))  # unchanged
+
+
+def _canvases(model: SegGPT, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    h, w = model.config.query_size
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(batch, 3, 2 * h, w, generator=g), torch.randn(batch, 3, 2 * h, w, generator=g)
+
+
+@pytest.mark.skipif(not precision.onednn_linear_available(), reason="this torch has no oneDNN Linear kernel")
+def test_fp32_cpu_runner_runs_every_linear_on_onednn_with_the_models_own_weights(
+    tiny_model: Callable[..., SegGPT],
+) -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    model = tiny_model()
+    runner = prepare_model(model, "fp32", torch.device("cpu"))
+    linears = [m for m in runner.modules() if isinstance(m, nn.Linear)]
+    assert runner is not model and linears and all(type(m) is precision.OneDNNLinear for m in linears)
+    assert type(model.decoder_embed) is nn.Linear  # the model itself is unchanged
+    assert {id(p) for p in runner.parameters()} == {id(p) for p in model.parameters()}  # no copy of any weight
+    images, targets = _canvases(model, 2)
+    with torch.inference_mode():
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            fast = runner(images, targets, query_only=True)
+        reference = model(images, targets, query_only=True)
+    calls = {event.key: event.count for event in prof.key_averages()}
+    assert calls.get("mkldnn::_linear_pointwise") == len(linears)  # each layer once, through oneDNN
+    assert "aten::addmm" not in calls and "aten::linear" not in calls
+    torch.testing.assert_close(fast, reference, rtol=0, atol=1e-5)  # the same products, rounded differently
+
+
+def test_fp32_runner_trains_through_the_plain_linear_and_falls_back_without_onednn(
+    tiny_model: Callable[..., SegGPT], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = tiny_model()
+    runner = prepare_model(model, "fp32", torch.device("cpu"))
+    images, targets = _canvases(model, 1)
+    runner(images, targets, query_only=True).square().mean().backward()  # gradients: nn.Linear's own forward
+    assert model.decoder_embed.weight.grad is not None and model.blocks[0].attn.qkv.weight.grad is not None
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    assert precision.onednn_linear_available.__wrapped__() is False  # type: ignore[attr-defined]
+    monkeypatch.setattr(precision, "onednn_linear_available", lambda: False)
     assert prepare_model(model, "fp32", torch.device("cpu")) is model
 
 
@@ -61,9 +103,7 @@ def test_int8_runner_is_torch_dynamic_quantisation_sharing_the_other_weights(tin
         warnings.simplefilter("ignore")
         reference = quantize_dynamic(copy.deepcopy(model), {nn.Linear: precision._int8_qconfig()}, dtype=torch.qint8)
     runner = precision.quantize_int8(model)
-    h, w = model.config.query_size
-    g = torch.Generator().manual_seed(0)
-    images, targets = torch.randn(2, 3, 2 * h, w, generator=g), torch.randn(2, 3, 2 * h, w, generator=g)
+    images, targets = _canvases(model, 2)
     kwargs = {"seg_type": "instance", "ensemble_groups": torch.zeros(2, dtype=torch.long), "query_only": True}
     with torch.inference_mode():
         torch.testing.assert_close(

@@ -1,0 +1,107 @@
+"""The CPU's fp32 Linear layers: oneDNN's matrix product (what `prepare_model` runs) against torch's default BLAS
+call (`F.linear`, MKL on x86).
+
+For fp32 on a CPU, `seggpt.inference.precision.prepare_model` runs every nn.Linear through oneDNN
+(`OneDNNLinear`, the kernel torch's own CPU compiler uses) on the layer's own weights. This script runs the
+whole model both ways in one process, in alternation (a machine whose speed drifts affects both alike), and
+reports the median of each and the largest difference of the outputs (rounding: the same products, blocked
+differently). `--shapes` times the Linear layers alone instead, each shape paired call by call.
+
+    python benchmarks/bench_linear.py --threads 2                                  # the embedded default model
+    python benchmarks/bench_linear.py --threads 2 --prompts 9                      # video, first frame + 8
+    python benchmarks/bench_linear.py --preset seggpt-vit-large --threads 2 --repeats 4   # random ViT-L weights
+    python benchmarks/bench_linear.py --preset seggpt-vit-large --threads 2 --shapes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from alternate import alternate, query_input  # benchmarks/alternate.py
+from torch import Tensor, nn
+
+from seggpt import load_model
+from seggpt.inference.precision import OneDNNLinear, onednn_linear_available, prepare_model
+from seggpt.model import SegGPT, build_seggpt, get_preset
+
+
+def linear_shapes(model: SegGPT, prompts: int) -> list[tuple[int, int, int]]:
+    """(rows, in, out) of the model's distinct Linear products for one query after the stream merge."""
+    h, w = model.config.grid_size
+    rows = prompts * h * w
+    block = model.blocks[0]
+    layers: list[nn.Linear] = [block.attn.qkv, block.attn.proj, block.mlp.fc1, block.mlp.fc2]
+    shapes = [(rows, layer.in_features, layer.out_features) for layer in layers]
+    decoder = model.decoder_embed
+    return [*shapes, ((h // 2 + 1) * w, decoder.in_features, decoder.out_features)]
+
+
+def time_shape(m: int, k: int, n: int, repeats: int) -> dict[str, Any]:
+    """GFLOP/s of an (m, k) x (k -> n) product both ways, called in alternation; the paired speed-up's median."""
+    layer = nn.Linear(k, n)
+    fast = OneDNNLinear.sharing(layer)
+    x = torch.randn(m, k)
+    runs = {"onednn": lambda: fast(x), "blas": lambda: F.linear(x, layer.weight, layer.bias)}
+    times: dict[str, list[float]] = {"onednn": [], "blas": []}
+    with torch.inference_mode():
+        for run in runs.values():
+            run()
+        for _ in range(repeats):
+            for name, run in runs.items():
+                start = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - start)
+    gflop = 2 * m * k * n / 1e9
+    speedup = statistics.median(b / o for b, o in zip(times["blas"], times["onednn"], strict=True))
+    row = {"shape": [m, k, n], "onednn_gflops": gflop / statistics.median(times["onednn"]),
+           "blas_gflops": gflop / statistics.median(times["blas"]), "speedup": speedup}  # fmt: skip
+    print(f"  {m}x{k} -> {n}: oneDNN {row['onednn_gflops']:.0f} GFLOP/s, BLAS {row['blas_gflops']:.0f} GFLOP/s, "
+          f"paired {speedup:.2f}x")  # fmt: skip
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="seggpt-default", help="checkpoint or name (default: seggpt-default)")
+    parser.add_argument("--preset", help="random weights of this architecture instead of --model")
+    parser.add_argument("--prompts", type=int, default=1, help="prompt canvases of one query (default 1)")
+    parser.add_argument("--repeats", type=int, default=10, help="timed forwards (or products) of each kind (10)")
+    parser.add_argument("--shapes", action="store_true", help="time the model's Linear shapes alone")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--json", help="also write the result here")
+    args = parser.parse_args(argv)
+    if not onednn_linear_available():
+        parser.exit(2, "error: this torch has no oneDNN Linear kernel (torch.ops.mkldnn._linear_pointwise)\n")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = build_seggpt(get_preset(args.preset)).eval() if args.preset else load_model(args.model)
+    row: dict[str, Any] = {"model": args.preset or args.model, "prompts": args.prompts,
+                           "threads": torch.get_num_threads()}  # fmt: skip
+    print(f"{row['model']}, {args.prompts} prompt canvas(es), {row['threads']} threads, median of {args.repeats}:")
+    if args.shapes:
+        row["shapes"] = [time_shape(*shape, args.repeats) for shape in linear_shapes(model, args.prompts)]
+    else:
+        runner = prepare_model(model, "fp32", torch.device("cpu"))
+        image, target, kwargs = query_input(model, args.prompts)
+
+        def forward(module: nn.Module) -> Tensor:
+            return module(image, target, **kwargs)
+
+        row.update(alternate({"onednn": lambda: forward(runner), "blas": lambda: forward(model)}, args.repeats))
+        print(f"  oneDNN {row['onednn_ms']:.1f} ms, BLAS {row['blas_ms']:.1f} ms: {row['speedup']:.2f}x; "
+              f"max |diff| {row['max_abs_diff']:.2e}")  # fmt: skip
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(row, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
