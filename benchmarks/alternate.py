@@ -1,8 +1,11 @@
-"""Shared by the A/B benchmarks: one query's input to the whole model, and two ways of running it timed in
-alternation in one process (so a machine whose speed drifts affects both alike)."""
+"""Shared by the A/B benchmarks (bench_attention.py, bench_linear.py): their common options, the model, one
+query's input to it, two ways of running it timed in alternation in one process (so a machine whose speed
+drifts affects both alike), and the JSON row."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import statistics
 import time
 from collections.abc import Callable
@@ -11,7 +14,37 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from seggpt.model import SegGPT
+from seggpt import load_model
+from seggpt.model import SegGPT, build_seggpt, get_preset
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model, --preset, --prompts, --repeats, --threads, --json."""
+    parser.add_argument("--model", default="seggpt-default", help="checkpoint or name (default: seggpt-default)")
+    parser.add_argument("--preset", help="random weights of this architecture instead of --model")
+    parser.add_argument("--prompts", type=int, default=1, help="prompt canvases of one query (default 1)")
+    parser.add_argument("--repeats", type=int, default=10, help="timed runs of each kind (default 10)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--json", help="also write the result here")
+
+
+def setup(args: argparse.Namespace) -> tuple[SegGPT, dict[str, Any]]:
+    """Apply --threads, build the model (random seeded weights of --preset, or --model) and start the result
+    row, printing its header line."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = build_seggpt(get_preset(args.preset)).eval() if args.preset else load_model(args.model)
+    row = {"model": args.preset or args.model, "prompts": args.prompts, "threads": torch.get_num_threads()}
+    print(f"{row['model']}, {args.prompts} prompt canvas(es), {row['threads']} threads, median of {args.repeats}:")
+    return model, row
+
+
+def save(row: dict[str, Any], path: str | None) -> None:
+    """Write the result row as JSON to `path` (if given)."""
+    if path:
+        with open(path, "w") as f:
+            json.dump(row, f, indent=2)
 
 
 def query_input(model: SegGPT, prompts: int) -> tuple[Tensor, Tensor, dict[str, Any]]:

@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 from collections.abc import Callable, Iterator
 
-import torch
 import torch.nn.functional as F
-from alternate import alternate, query_input  # benchmarks/alternate.py
+from alternate import add_arguments, alternate, query_input, save, setup  # benchmarks/alternate.py
 from torch import Tensor
 
-from seggpt import load_model
-from seggpt.model import build_seggpt, get_preset
 from seggpt.model.layers import Attention, fold_rel_pos
 
 
@@ -50,17 +46,9 @@ def attention(kind: str) -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="seggpt-default", help="checkpoint or name (default: seggpt-default)")
-    parser.add_argument("--preset", help="random weights of this architecture instead of --model")
-    parser.add_argument("--prompts", type=int, default=1, help="prompt canvases of one query (default 1)")
-    parser.add_argument("--repeats", type=int, default=10, help="timed forwards of each kind (default 10)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--json", help="also write the result here")
+    add_arguments(parser)
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    model = build_seggpt(get_preset(args.preset)).eval() if args.preset else load_model(args.model)
+    model, row = setup(args)
     image, target, kwargs = query_input(model, args.prompts)
 
     def run(kind: str) -> Callable[[], Tensor]:
@@ -70,14 +58,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return forward
 
-    result = alternate({"mask": run("mask"), "folded": run("folded")}, args.repeats)
-    row = {"model": args.preset or args.model, "prompts": args.prompts, "threads": torch.get_num_threads(), **result}
-    print(f"{row['model']}, {args.prompts} prompt canvas(es), {row['threads']} threads, median of {args.repeats}:")
+    row.update(alternate({"mask": run("mask"), "folded": run("folded")}, args.repeats))
     print(f"  bias as SDPA mask {row['mask_ms']:.1f} ms, folded {row['folded_ms']:.1f} ms: {row['speedup']:.2f}x; "
           f"max |diff| {row['max_abs_diff']:.2e}")  # fmt: skip
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(row, f, indent=2)
+    save(row, args.json)
     return 0
 
 

@@ -16,19 +16,17 @@ differently). `--shapes` times the Linear layers alone instead, each shape paire
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from alternate import alternate, query_input  # benchmarks/alternate.py
+from alternate import add_arguments, alternate, query_input, save, setup  # benchmarks/alternate.py
 from torch import Tensor, nn
 
-from seggpt import load_model
 from seggpt.inference.precision import OneDNNLinear, onednn_linear_available, prepare_model
-from seggpt.model import SegGPT, build_seggpt, get_preset
+from seggpt.model import SegGPT
 
 
 def linear_shapes(model: SegGPT, prompts: int) -> list[tuple[int, int, int]]:
@@ -68,23 +66,12 @@ def time_shape(m: int, k: int, n: int, repeats: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="seggpt-default", help="checkpoint or name (default: seggpt-default)")
-    parser.add_argument("--preset", help="random weights of this architecture instead of --model")
-    parser.add_argument("--prompts", type=int, default=1, help="prompt canvases of one query (default 1)")
-    parser.add_argument("--repeats", type=int, default=10, help="timed forwards (or products) of each kind (10)")
+    add_arguments(parser)
     parser.add_argument("--shapes", action="store_true", help="time the model's Linear shapes alone")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--json", help="also write the result here")
     args = parser.parse_args(argv)
     if not onednn_linear_available():
         parser.exit(2, "error: this torch has no oneDNN Linear kernel (torch.ops.mkldnn._linear_pointwise)\n")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    model = build_seggpt(get_preset(args.preset)).eval() if args.preset else load_model(args.model)
-    row: dict[str, Any] = {"model": args.preset or args.model, "prompts": args.prompts,
-                           "threads": torch.get_num_threads()}  # fmt: skip
-    print(f"{row['model']}, {args.prompts} prompt canvas(es), {row['threads']} threads, median of {args.repeats}:")
+    model, row = setup(args)
     if args.shapes:
         row["shapes"] = [time_shape(*shape, args.repeats) for shape in linear_shapes(model, args.prompts)]
     else:
@@ -97,9 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         row.update(alternate({"onednn": lambda: forward(runner), "blas": lambda: forward(model)}, args.repeats))
         print(f"  oneDNN {row['onednn_ms']:.1f} ms, BLAS {row['blas_ms']:.1f} ms: {row['speedup']:.2f}x; "
               f"max |diff| {row['max_abs_diff']:.2e}")  # fmt: skip
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(row, f, indent=2)
+    save(row, args.json)
     return 0
 
 

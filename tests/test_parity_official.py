@@ -42,6 +42,7 @@ def fixture_model(official_weights_path: Path, official_config_path: Path) -> Se
     return load_model(official_weights_path, config=official_config_path)
 
 
+@pytest.mark.parametrize("runner", [False, True], ids=["model", "cpu_fp32_runner"])
 @pytest.mark.parametrize(("case", "num_prompts", "seg_type", "ensemble"), CASES)
 def test_official_fixture_safetensors(
     fixture_model: SegGPT,
@@ -50,9 +51,13 @@ def test_official_fixture_safetensors(
     num_prompts: int,
     seg_type: str,
     ensemble: bool,
+    runner: bool,
 ) -> None:
+    """The model, and what `Segmenter` runs on a CPU in fp32 (its Linear layers on oneDNN where torch has it)."""
     assert not fixture_model.training
-    check_fixture(fixture_model, official_io, case, num_prompts, seg_type, ensemble)
+    model = prepare_model(fixture_model, "fp32", torch.device("cpu")) if runner else fixture_model
+    assert isinstance(model, SegGPT)
+    check_fixture(model, official_io, case, num_prompts, seg_type, ensemble)
 
 
 @pytest.mark.parametrize("wrap", [True, False], ids=["under_model_key", "bare_state_dict"])
@@ -93,17 +98,3 @@ def test_vit_large_on_meta_has_the_official_names_and_shapes(reference_dir: Path
     assert ours == official
     assert sum(p.numel() for p in model.parameters()) == 370_723_203  # reference section 1
 
-
-@pytest.mark.parametrize(("case", "num_prompts", "seg_type", "ensemble"), CASES)
-def test_official_fixture_through_the_cpu_fp32_runner(
-    fixture_model: SegGPT,
-    official_io: dict[str, torch.Tensor],
-    case: str,
-    num_prompts: int,
-    seg_type: str,
-    ensemble: bool,
-) -> None:
-    """What `Segmenter` runs on a CPU in fp32 (Linear layers on oneDNN where torch has it) holds the fixture too."""
-    runner = prepare_model(fixture_model, "fp32", torch.device("cpu"))
-    assert isinstance(runner, SegGPT)
-    check_fixture(runner, official_io, case, num_prompts, seg_type, ensemble)
