@@ -27,8 +27,9 @@ def write_json(path: str | Path, data: Any) -> None:
     _write_text(Path(path), json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def model_fingerprint(model: str | Path | None) -> str | None:
-    """What identifies a model's weights: size and modification time of its file(s), else its name.
+def checkpoint_stamp(model: str | Path | None) -> str | None:
+    """What identifies a checkpoint without reading it: size and modification time of its file(s), else its name
+    (the weights' own hash is `seggpt.inference.tuned_prompt.model_fingerprint`).
 
     A checkpoint retrained into the same path gets another fingerprint, so its cached results are not reused.
     """

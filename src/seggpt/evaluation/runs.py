@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeAlias, TypeVar
 
-from seggpt.evaluation.cache import model_fingerprint, write_json
+from seggpt.evaluation.cache import checkpoint_stamp, write_json
 from seggpt.inference.shard import Shard
 from seggpt.safety import check_device, check_output_folder
 
@@ -46,8 +46,8 @@ class Source:
 
     @property
     def fingerprint(self) -> str | None:
-        """What identifies the model's weights (`cache.model_fingerprint`); None without a model."""
-        return model_fingerprint(self.model)
+        """What identifies the model's weights (`cache.checkpoint_stamp`); None without a model."""
+        return checkpoint_stamp(self.model)
 
 
 @dataclass(frozen=True)

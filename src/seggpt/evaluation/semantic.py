@@ -20,7 +20,7 @@ from tqdm import tqdm
 from seggpt.data.camvid import CAMVID_CLASSES
 from seggpt.data.folder import label_map_pairs
 from seggpt.data.io import load_label_map
-from seggpt.evaluation.cache import ResultCache, files_stamp, model_fingerprint
+from seggpt.evaluation.cache import ResultCache, checkpoint_stamp, files_stamp
 from seggpt.evaluation.metrics import confusion_matrix, iou_per_class
 from seggpt.evaluation.runs import ImageSegmenter, Outcome, RunOptions, image_segmenter, model_segmenter, write_report
 
@@ -240,7 +240,7 @@ def run_semantic(options: SemanticOptions, run: RunOptions) -> Outcome[SemanticR
                                 "num_classes": classes.num_classes, "ignore_index": classes.ignore_index,
                                 "num_prompts": options.num_prompts, "ensemble": options.ensemble, "seed": options.seed,
                                 "tuned_prompt": str(options.tuned_prompt), "baseline": source.baseline,
-                                "tuned_prompt_fingerprint": model_fingerprint(options.tuned_prompt),
+                                "tuned_prompt_fingerprint": checkpoint_stamp(options.tuned_prompt),
                                 "upsample": options.upsample, "background_index": options.background_index}  # fmt: skip
     segmenter = None
     if source.predictions is None or options.tuned_prompt is not None:
