@@ -40,7 +40,7 @@ def test_bias_equals_the_official_formula(query_tokens: int) -> None:
     )
 
 
-@pytest.mark.parametrize("bias_elements", [1 << 23, 2 * 9 * 18, 1])  # all heads at once, 2 at a time, 1
+@pytest.mark.parametrize("bias_elements", [1 << 23, 2 * 9 * 18, 3 * 9 * 18, 1])  # all heads, 2, 3 (then 2), 1 at a time
 def test_biased_attention_in_chunks_equals_the_official_formula(
     bias_elements: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -92,3 +92,19 @@ def test_gpu_layout_pads_q_k_to_a_multiple_of_8_and_keeps_v() -> None:
         got = torch.nn.functional.scaled_dot_product_attention(qf, kf, v, scale=1.0)
     expected = explicit_attention(q[:, :, 9:], k, v, rel_h, rel_w, grid)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_chunked_bias_keeps_gradients_for_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With autograd the chunks' bias is built afresh (no shared buffer): the gradients are the formula's."""
+    monkeypatch.setattr(layers, "BIAS_ELEMENTS", 3 * 9 * 18)  # chunks of 3, 3 and 2 heads
+    torch.manual_seed(0)
+    grid = (6, 3)
+    tensors = [torch.randn(2, 4, 9, 8), torch.randn(2, 4, 18, 8), torch.randn(2, 4, 18, 8)]
+    tables = [torch.randn(11, 8), torch.randn(5, 8)]
+    grads = []
+    for attention in (biased_attention, explicit_attention):
+        inputs = [t.clone().requires_grad_(True) for t in (*tensors, *tables)]
+        attention(*inputs, grid).square().sum().backward()
+        grads.append([t.grad for t in inputs])
+    for got, expected in zip(*grads, strict=True):
+        torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)

@@ -97,4 +97,3 @@ def test_vit_large_on_meta_has_the_official_names_and_shapes(reference_dir: Path
     assert list(ours) == list(official)  # same names, same order
     assert ours == official
     assert sum(p.numel() for p in model.parameters()) == 370_723_203  # reference section 1
-
