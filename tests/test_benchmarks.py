@@ -47,16 +47,22 @@ def test_bench_video_times_every_stage(tmp_path: Path, tiny_checkpoint: Path) ->
     assert all(row[f"{stage}_ms"] > 0 for stage in ("read", "step", "write")) and row["frames_per_s"] > 0
 
 
-@pytest.mark.parametrize("prompts", [1, 3])
-def test_bench_attention_compares_the_same_arithmetic(tmp_path: Path, tiny_checkpoint: Path, prompts: int) -> None:
+@pytest.mark.parametrize(("prompts", "against", "dtype"), [(1, "folded", "fp32"), (3, "folded", "fp32"),
+                                                      (3, "fresh-bias", "int8")])  # fmt: skip
+def test_bench_attention_compares_the_same_arithmetic(
+    tmp_path: Path, tiny_checkpoint: Path, prompts: int, against: str, dtype: str
+) -> None:
     out = tmp_path / "attention.json"
     args = ["--model", tiny_checkpoint, "--prompts", prompts, "--repeats", 2, "--json", out]
-    done = _script("bench_attention.py", *args)
+    done = _script("bench_attention.py", *args, "--against", against, "--dtype", dtype)
     assert done.returncode == 0, done.stderr
     row = json.loads(out.read_text())
-    assert row["prompts"] == prompts and row["mask_ms"] > 0 and row["folded_ms"] > 0
-    assert 0 < row["max_abs_diff"] <= 1e-5  # two different computations of the same attention
-    assert "bias as SDPA mask" in done.stdout
+    assert row["prompts"] == prompts and row["dtype"] == dtype and row["mask_ms"] > 0 and row[f"{against}_ms"] > 0
+    if against == "folded":
+        assert 0 < row["max_abs_diff"] <= 1e-5  # two different computations of the same attention
+    else:
+        assert row["max_abs_diff"] == 0  # the same sums, written into a buffer or into new tensors
+    assert f"as shipped {row['mask_ms']:.1f} ms, {against}" in done.stdout
 
 
 @pytest.mark.skipif(not onednn_linear_available(), reason="this torch has no oneDNN Linear kernel")
