@@ -84,6 +84,10 @@ def test_fp32_runner_trains_through_the_plain_linear_and_falls_back_without_oned
     images, targets = _canvases(model, 1)
     runner(images, targets, query_only=True).square().mean().backward()  # gradients: nn.Linear's own forward
     assert model.decoder_embed.weight.grad is not None and model.blocks[0].attn.qkv.weight.grad is not None
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    assert precision.onednn_linear_available.__wrapped__() in (True, False)  # type: ignore[attr-defined]
+    assert torch.equal(torch.get_rng_state(), state)  # the check draws from its own generator
     monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
     assert precision.onednn_linear_available.__wrapped__() is False  # type: ignore[attr-defined]
     monkeypatch.setattr(precision, "onednn_linear_available", lambda: False)

@@ -154,7 +154,8 @@ def onednn_linear_available() -> bool:
     if not torch.backends.mkldnn.is_available():
         return False
     try:
-        x, w, b = torch.randn(3, 8), torch.randn(5, 8), torch.randn(5)
+        g = torch.Generator().manual_seed(0)  # not the global generator: the check leaves the user's stream alone
+        x, w, b = torch.randn(3, 8, generator=g), torch.randn(5, 8, generator=g), torch.randn(5, generator=g)
         out = torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
         return bool(torch.allclose(out, torch.nn.functional.linear(x, w, b), atol=1e-5))
     except (AttributeError, RuntimeError, NotImplementedError):
