@@ -107,6 +107,15 @@ def _int8_qconfig() -> Any:
     return per_channel_dynamic_qconfig
 
 
+def _shallow_clone(module: nn.Module) -> nn.Module:
+    """A copy of `module` holding its very parameters and buffers in dicts of its own (registering on the copy
+    leaves `module` alone); its children are still `module`'s until replaced."""
+    copied = copy.copy(module)
+    copied._parameters = dict(module._parameters)
+    copied._buffers = dict(module._buffers)
+    return copied
+
+
 def _swap_linears(model: nn.Module, convert: Callable[[nn.Linear], nn.Module]) -> nn.Module:
     """A clone of `model` whose nn.Linear layers are `convert(layer)`; every other module is a shallow clone
     that shares its parameters and buffers with `model` (no second copy of the weights)."""
@@ -114,9 +123,7 @@ def _swap_linears(model: nn.Module, convert: Callable[[nn.Linear], nn.Module]) -
     def clone(module: nn.Module) -> nn.Module:
         if type(module) is nn.Linear:
             return convert(module)
-        copied = copy.copy(module)
-        copied._parameters = dict(module._parameters)
-        copied._buffers = dict(module._buffers)
+        copied = _shallow_clone(module)
         copied._modules = {name: clone(child) for name, child in module._modules.items() if child is not None}
         return copied
 
@@ -172,10 +179,9 @@ class OneDNNLinear(nn.Linear):
     @classmethod
     def sharing(cls, layer: nn.Linear) -> OneDNNLinear:
         """A OneDNNLinear holding `layer`'s own weight and bias Parameters (no copy)."""
-        new = cls.__new__(cls)
-        new.__dict__.update(layer.__dict__)
-        new._parameters = dict(layer._parameters)
-        return new
+        new = _shallow_clone(layer)
+        new.__class__ = cls
+        return new  # type: ignore[return-value]  # its class is now cls
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         fast = (
