@@ -67,8 +67,8 @@ def alternate(runs: dict[str, Callable[[], Tensor]], repeats: int) -> dict[str, 
     """Time the two no-argument `runs` in alternation (order swapped every round) after one warm-up each.
 
     Returns:
-        {"<name>_ms": median ms of each, "speedup": second's median / first's, "max_abs_diff": between their
-        outputs, "repeats": repeats}.
+        {"<name>_ms": median ms of each, "speedup": second's median / first's, "paired_speedup": the median of
+        the round-by-round ratios, "max_abs_diff": between their outputs, "repeats": repeats}.
     """
     first, second = runs
     times: dict[str, list[float]] = {first: [], second: []}
@@ -84,6 +84,7 @@ def alternate(runs: dict[str, Callable[[], Tensor]], repeats: int) -> dict[str, 
         f"{first}_ms": ms[first],
         f"{second}_ms": ms[second],
         "speedup": ms[second] / ms[first],
+        "paired_speedup": statistics.median(b / a for a, b in zip(times[first], times[second], strict=True)),
         "max_abs_diff": (outputs[first] - outputs[second]).abs().max().item(),
         "repeats": repeats,
     }

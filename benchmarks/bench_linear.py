@@ -16,8 +16,6 @@ differently). `--shapes` times the Linear layers alone instead, each shape paire
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from typing import Any
 
 import torch
@@ -45,22 +43,12 @@ def time_shape(m: int, k: int, n: int, repeats: int) -> dict[str, Any]:
     layer = nn.Linear(k, n)
     fast = OneDNNLinear.sharing(layer)
     x = torch.randn(m, k)
-    runs = {"onednn": lambda: fast(x), "blas": lambda: F.linear(x, layer.weight, layer.bias)}
-    times: dict[str, list[float]] = {"onednn": [], "blas": []}
-    with torch.inference_mode():
-        for run in runs.values():
-            run()
-        for _ in range(repeats):
-            for name, run in runs.items():
-                start = time.perf_counter()
-                run()
-                times[name].append(time.perf_counter() - start)
-    gflop = 2 * m * k * n / 1e9
-    speedup = statistics.median(b / o for b, o in zip(times["blas"], times["onednn"], strict=True))
-    row = {"shape": [m, k, n], "onednn_gflops": gflop / statistics.median(times["onednn"]),
-           "blas_gflops": gflop / statistics.median(times["blas"]), "speedup": speedup}  # fmt: skip
+    result = alternate({"onednn": lambda: fast(x), "blas": lambda: F.linear(x, layer.weight, layer.bias)}, repeats)
+    mflop = 2 * m * k * n / 1e6  # GFLOP/s = MFLOP / ms
+    row = {"shape": [m, k, n], "onednn_gflops": mflop / result["onednn_ms"], "blas_gflops": mflop / result["blas_ms"],
+           "speedup": result["paired_speedup"]}  # fmt: skip
     print(f"  {m}x{k} -> {n}: oneDNN {row['onednn_gflops']:.0f} GFLOP/s, BLAS {row['blas_gflops']:.0f} GFLOP/s, "
-          f"paired {speedup:.2f}x")  # fmt: skip
+          f"paired {row['speedup']:.2f}x")  # fmt: skip
     return row
 
 
