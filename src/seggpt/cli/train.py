@@ -71,9 +71,8 @@ def run(args: argparse.Namespace) -> int:
     from seggpt.training import Trainer, check_run_folder
     from seggpt.training import distributed as D
 
-    settings = config.run
     check_run_folder(
-        settings.output_dir, resume=settings.resume, overwrite=settings.overwrite, inputs=config.input_files()
+        config.run.output_dir, resume=config.run.resume, overwrite=config.run.overwrite, inputs=config.input_files()
     )
     clean_stale_temps(config.run.output_dir)
     if config.run.device == "cuda":
