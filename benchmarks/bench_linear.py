@@ -1,21 +1,25 @@
 """The CPU's fp32 Linear layers: oneDNN's matrix product (what `prepare_model` runs) against torch's default BLAS
-call (`F.linear`, MKL on x86).
+call (`F.linear`, MKL on x86); with `--int8`, the int8 runner as shipped (the first encoder block in fp32)
+against every Linear layer in int8.
 
 For fp32 on a CPU, `seggpt.inference.precision.prepare_model` runs every nn.Linear through oneDNN
 (`OneDNNLinear`, the kernel torch's own CPU compiler uses) on the layer's own weights. This script runs the
 whole model both ways in one process, in alternation (a machine whose speed drifts affects both alike), and
 reports the median of each and the largest difference of the outputs (rounding: the same products, blocked
-differently). `--shapes` times the Linear layers alone instead, each shape paired call by call.
+differently). `--shapes` times the Linear layers alone instead, each shape paired call by call. `--int8` prices
+`precision.INT8_FP32_BLOCKS` (the first block kept in fp32 for label agreement, `int8_agreement.py`).
 
     python benchmarks/bench_linear.py --threads 2                                  # the embedded default model
     python benchmarks/bench_linear.py --threads 2 --prompts 9                      # video, first frame + 8
     python benchmarks/bench_linear.py --preset seggpt-vit-large --threads 2 --repeats 4   # random ViT-L weights
     python benchmarks/bench_linear.py --preset seggpt-vit-large --threads 2 --shapes
+    python benchmarks/bench_linear.py --preset seggpt-vit-large --threads 2 --repeats 6 --int8
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -23,7 +27,7 @@ import torch.nn.functional as F
 from alternate import add_arguments, alternate, query_input, save, setup  # benchmarks/alternate.py
 from torch import Tensor, nn
 
-from seggpt.inference.precision import OneDNNLinear, onednn_linear_available, prepare_model
+from seggpt.inference.precision import OneDNNLinear, onednn_linear_available, prepare_model, quantize_int8
 from seggpt.model import SegGPT
 
 
@@ -56,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     parser.add_argument("--shapes", action="store_true", help="time the model's Linear shapes alone")
+    parser.add_argument("--int8", action="store_true", help="int8 as shipped against every Linear layer in int8")
     args = parser.parse_args(argv)
     if not onednn_linear_available():
         parser.exit(2, "error: this torch has no oneDNN Linear kernel (torch.ops.mkldnn._linear_pointwise)\n")
@@ -63,15 +68,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.shapes:
         row["shapes"] = [time_shape(*shape, args.repeats) for shape in linear_shapes(model, args.prompts)]
     else:
-        runner = prepare_model(model, "fp32", torch.device("cpu"))
+        cpu = torch.device("cpu")
+        if args.int8:
+            names, runners = ("shipped", "all_int8"), (prepare_model(model, "int8", cpu), quantize_int8(model))
+        else:
+            names, runners = ("onednn", "blas"), (prepare_model(model, "fp32", cpu), model)
         image, target, kwargs = query_input(model, args.prompts)
 
-        def forward(module: nn.Module) -> Tensor:
-            return module(image, target, **kwargs)
+        def forward(module: nn.Module) -> Callable[[], Tensor]:
+            return lambda: module(image, target, **kwargs)
 
-        row.update(alternate({"onednn": lambda: forward(runner), "blas": lambda: forward(model)}, args.repeats))
-        print(f"  oneDNN {row['onednn_ms']:.1f} ms, BLAS {row['blas_ms']:.1f} ms: {row['speedup']:.2f}x; "
-              f"max |diff| {row['max_abs_diff']:.2e}")  # fmt: skip
+        row.update(alternate(dict(zip(names, map(forward, runners), strict=True)), args.repeats))
+        print(f"  {names[0]} {row[names[0] + '_ms']:.1f} ms, {names[1]} {row[names[1] + '_ms']:.1f} ms: "
+              f"{row['speedup']:.2f}x; max |diff| {row['max_abs_diff']:.2e}")  # fmt: skip
     save(row, args.json)
     return 0
 

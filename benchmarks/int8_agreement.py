@@ -3,11 +3,13 @@
 Segments each query twice with the same prompts, `dtype="fp32"` and `dtype="int8"`, and counts the decoded
 query pixels (at the query's own size) whose labels are equal. Sets: the repository's example scenes
 (examples/shapes: two prompts, four queries) and, given `--camvid`, CamVid val images with four training
-images as prompts (chosen as `seggpt eval semantic` chooses them).
+images as prompts (chosen as `seggpt eval semantic` chooses them). int8 runs as shipped (the first encoder
+block in fp32, `precision.INT8_FP32_BLOCKS`) unless `--fp32-blocks` says otherwise (0: every Linear in int8).
 
     python benchmarks/int8_agreement.py                                        # the embedded default model
     python benchmarks/int8_agreement.py --camvid ../shared/data/camvid --limit 101 --json out.json
     python benchmarks/int8_agreement.py --model seggpt_vit_large.pth --camvid ../shared/data/camvid --limit 10
+    python benchmarks/int8_agreement.py --camvid ../shared/data/camvid --fp32-blocks 0   # every block in int8
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from seggpt import Segmenter, load_model
 from seggpt.data.folder import label_map_pairs
 from seggpt.data.io import load_label_map, load_mask, load_rgb
 from seggpt.evaluation.semantic import PROMPT_IGNORE, choose_prompts, to_prompt_labels
+from seggpt.inference import precision
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "shapes"
 CAMVID_CLASSES, CAMVID_IGNORE = 11, 11
@@ -72,23 +75,27 @@ def main() -> None:
     parser.add_argument("--camvid", type=Path, help="CamVid folder (train, trainannot, val, valannot)")
     parser.add_argument("--limit", type=int, default=101, help="CamVid val images (default: all 101)")
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--fp32-blocks", type=int, default=precision.INT8_FP32_BLOCKS,
+                        help="first encoder blocks int8 keeps in fp32 (default: as shipped, %(default)s)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    precision.INT8_FP32_BLOCKS = args.fp32_blocks  # what prepare_model reads when Segmenter builds the runner
     model = load_model(args.model)
     sets = {"examples/shapes": shapes_set()}
     if args.camvid is not None:
         sets["camvid val"] = camvid_set(args.camvid, args.limit)
     results = {name: agreement(model, data, args.batch_size) for name, data in sets.items()}
-    print(f"{args.model}, {torch.get_num_threads()} threads: int8 vs fp32 decoded labels")
+    print(f"{args.model}, {torch.get_num_threads()} threads, {args.fp32_blocks} block(s) fp32: int8 vs fp32 labels")
     print(f"{'set':<18}{'queries':>8}{'pixels':>10}{'equal %':>9}{'fp32 s':>8}{'int8 s':>8}{'speed-up':>9}")
     for name, r in results.items():
         print(f"{name:<18}{r['queries']:>8}{r['pixels']:>10}{100 * r['agreement']:>9.2f}"
               f"{r['fp32_s_per_query']:>8.3f}{r['int8_s_per_query']:>8.3f}{r['int8_speedup']:>8.2f}x")  # fmt: skip
     if args.json:
-        args.json.write_text(json.dumps({"model": args.model, "threads": torch.get_num_threads(), **results}, indent=2))
+        row = {"model": args.model, "threads": torch.get_num_threads(), "fp32_blocks": args.fp32_blocks}
+        args.json.write_text(json.dumps({**row, **results}, indent=2))
 
 
 if __name__ == "__main__":

@@ -74,7 +74,12 @@ def test_bench_linear_compares_onednn_with_blas_on_the_model_and_its_shapes(
     assert done.returncode == 0, done.stderr
     row = json.loads(out.read_text())
     assert row["prompts"] == 3 and row["onednn_ms"] > 0 and row["blas_ms"] > 0
-    assert row["max_abs_diff"] <= 1e-5 and "oneDNN" in done.stdout  # the same products, rounded differently
+    assert row["max_abs_diff"] <= 1e-5  # the same products, rounded differently
+    assert f"onednn {row['onednn_ms']:.1f} ms, blas {row['blas_ms']:.1f} ms" in done.stdout
+    done = _script("bench_linear.py", "--model", tiny_checkpoint, "--int8", "--repeats", 2, "--json", out)
+    assert done.returncode == 0, done.stderr
+    row = json.loads(out.read_text())
+    assert row["shipped_ms"] > 0 and row["all_int8_ms"] > 0 and row["max_abs_diff"] > 0  # block 0 in fp32 or not
     done = _script("bench_linear.py", "--model", tiny_checkpoint, "--shapes", "--repeats", 2, "--json", out)
     assert done.returncode == 0, done.stderr
     shapes = json.loads(out.read_text())["shapes"]
@@ -82,3 +87,18 @@ def test_bench_linear_compares_onednn_with_blas_on_the_model_and_its_shapes(
     h, w = config.grid_size
     assert [s["shape"][0] for s in shapes] == [h * w] * 4 + [(h // 2 + 1) * w]  # 4 block layers, the decoder
     assert all(s["onednn_gflops"] > 0 and s["blas_gflops"] > 0 for s in shapes)
+
+
+def test_int8_agreement_reports_the_labels_int8_keeps_on_the_example_scenes(tmp_path: Path) -> None:
+    agreements = []
+    for fp32_blocks in (0, 1):
+        out = tmp_path / f"agreement_{fp32_blocks}.json"
+        done = _script("int8_agreement.py", "--fp32-blocks", fp32_blocks, "--json", out)
+        assert done.returncode == 0, done.stderr
+        row = json.loads(out.read_text())
+        assert row["fp32_blocks"] == fp32_blocks and set(row) == {"model", "threads", "fp32_blocks", "examples/shapes"}
+        shapes = row["examples/shapes"]
+        assert shapes["queries"] == 4 and 0.98 <= shapes["agreement"] < 1  # int8 rounds: some pixels differ
+        assert f"{100 * shapes['agreement']:.2f}" in done.stdout
+        agreements.append(shapes["agreement"])
+    assert agreements[0] != agreements[1]  # the option reaches the runner Segmenter builds

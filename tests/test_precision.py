@@ -40,10 +40,18 @@ def test_names_aliases_and_refusals() -> None:
         Segmenter(nn.Linear(1, 1), dtype="half-ish")  # type: ignore[arg-type]
 
 
-def test_int8_quantises_a_copy_of_the_linear_layers(tiny_model: Callable[..., SegGPT]) -> None:
+def test_int8_quantises_a_copy_of_the_linear_layers_but_the_first_blocks(tiny_model: Callable[..., SegGPT]) -> None:
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
     model = tiny_model()
     runner = prepare_model(model, "int8", torch.device("cpu"))
-    assert runner is not model and all(type(m) is not nn.Linear for m in runner.modules())
+    assert runner is not model and precision.INT8_FP32_BLOCKS == 1
+    first = [m for m in runner.blocks[0].modules() if isinstance(m, nn.Linear)]
+    block = model.blocks[0]
+    own = [block.attn.qkv.weight, block.attn.proj.weight, block.mlp.fc1.weight, block.mlp.fc2.weight]
+    assert len(first) == len(own) and all(m.weight is w for m, w in zip(first, own))  # fp32, the model's own weights
+    rest = [m for m in runner.modules() if isinstance(m, (nn.Linear, DynamicLinear)) and all(m is not f for f in first)]
+    assert rest and all(type(m) is DynamicLinear for m in rest)  # every other Linear is int8
     assert all(type(m) is nn.Linear for m in (model.blocks[0].attn.qkv, model.decoder_embed))  # unchanged
 
 
@@ -94,19 +102,27 @@ def test_fp32_runner_trains_through_the_plain_linear_and_falls_back_without_oned
     assert prepare_model(model, "fp32", torch.device("cpu")) is model
 
 
-def test_int8_runner_is_torch_dynamic_quantisation_sharing_the_other_weights(tiny_model: Callable[..., SegGPT]) -> None:
-    """The runner computes exactly what `quantize_dynamic` (per-channel qconfig) on a deep copy computes, while
-    every non-Linear parameter is the fp32 model's own tensor (no second copy of the model in memory)."""
+def test_int8_runner_is_torch_dynamic_quantisation_sharing_the_other_weights(
+    tiny_model: Callable[..., SegGPT], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner computes exactly what `quantize_dynamic` (per-channel qconfig, the first block left out) on a
+    deep copy computes, while every non-Linear parameter is the fp32 model's own tensor (no second copy of the
+    model in memory)."""
     import copy
     import warnings
 
     from torch.ao.quantization import quantize_dynamic
 
+    monkeypatch.setattr(precision, "onednn_linear_available", lambda: False)  # fp32 layers as in the reference
     model = tiny_model()
+    first = {id(m) for m in model.blocks[0].modules()}
+    qconfig = precision._int8_qconfig()
+    spec = {n: qconfig for n, m in model.named_modules() if type(m) is nn.Linear and id(m) not in first}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        reference = quantize_dynamic(copy.deepcopy(model), {nn.Linear: precision._int8_qconfig()}, dtype=torch.qint8)
-    runner = precision.quantize_int8(model)
+        reference = quantize_dynamic(copy.deepcopy(model), spec, dtype=torch.qint8)  # type: ignore[arg-type]
+    assert type(reference.blocks[0].attn.qkv) is nn.Linear and type(reference.blocks[1].attn.qkv) is not nn.Linear
+    runner = prepare_model(model, "int8", torch.device("cpu"))
     images, targets = _canvases(model, 2)
     kwargs = {"seg_type": "instance", "ensemble_groups": torch.zeros(2, dtype=torch.long), "query_only": True}
     with torch.inference_mode():
