@@ -2,8 +2,8 @@
 bias as SDPA's mask built into a fresh tensor per chunk of heads.
 
 `Attention.attend` on a CPU builds the decomposed relative-position bias and hands it to SDPA as its additive
-mask (`layers.biased_attention`), so the products stay hd wide. Before, the CPU ran the layout the GPU still
-uses (`layers.fold_rel_pos`: q' = [q * s, q·Rh, q·Rw], k' = [k, onehot(row), onehot(col)]) with v padded to
+mask (`rel_pos.biased_attention`), so the products stay hd wide. Before, the CPU ran the layout the GPU still
+uses (`rel_pos.fold_rel_pos`: q' = [q * s, q·Rh, q·Rw], k' = [k, onehot(row), onehot(col)]) with v padded to
 the same width, which the CPU's fused kernel needs: products hd + h + w wide (148 for ViT-L, 106 for the
 default model). Later each chunk of heads got its bias in a fresh tensor, which page-faults at 32 MiB; now
 the chunks of a layer share one buffer (`--against fresh-bias`). This script runs the whole model both ways in
@@ -28,8 +28,9 @@ from alternate import add_arguments, alternate, query_input, save, setup  # benc
 from torch import Tensor
 
 from seggpt.inference.precision import prepare_model
-from seggpt.model import layers
-from seggpt.model.layers import Attention, fold_rel_pos, pairwise_bias, rel_pos_terms
+from seggpt.model import layers, rel_pos
+from seggpt.model.layers import Attention
+from seggpt.model.rel_pos import fold_rel_pos, pairwise_bias, rel_pos_terms
 
 
 def folded_attend(self: Attention, q: Tensor, k: Tensor, v: Tensor, grid_size: tuple[int, int]) -> Tensor:
@@ -46,7 +47,7 @@ def fresh_bias_attention(
     """The mask path before the shared buffer: each chunk of heads builds its bias in a new tensor."""
     B, nh, Nq, hd = q.shape
     rel_h, rel_w = rel_pos_terms(q, rel_pos_h, rel_pos_w, grid_size)
-    step = max(1, layers.BIAS_ELEMENTS // (Nq * k.shape[2]))
+    step = max(1, rel_pos.BIAS_ELEMENTS // (Nq * k.shape[2]))
     q, k, v, rel_h, rel_w = (t.flatten(0, 1).unsqueeze(1) for t in (q, k, v, rel_h, rel_w))
     outs = []
     for i in range(0, B * nh, step):
@@ -58,7 +59,7 @@ def fresh_bias_attention(
 @contextlib.contextmanager
 def attention(kind: str) -> Iterator[None]:
     """Run every `Attention` of the process the `kind` way ("mask": as shipped, "folded" or "fresh-bias")."""
-    shipped, shipped_biased = Attention.attend, layers.biased_attention
+    shipped, shipped_biased = Attention.attend, layers.biased_attention  # the name Attention.attend calls
     if kind == "folded":
         Attention.attend = folded_attend  # type: ignore[method-assign]
     elif kind == "fresh-bias":

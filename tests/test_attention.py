@@ -5,8 +5,9 @@ import pytest
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from seggpt.model import layers
-from seggpt.model.layers import Attention, biased_attention, decomposed_rel_pos_bias, fold_rel_pos
+from seggpt.model import rel_pos
+from seggpt.model.layers import Attention
+from seggpt.model.rel_pos import biased_attention, decomposed_rel_pos_bias, fold_rel_pos
 
 
 def official_bias(q: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
@@ -44,7 +45,7 @@ def test_bias_equals_the_official_formula(query_tokens: int) -> None:
 def test_biased_attention_in_chunks_equals_the_official_formula(
     bias_elements: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(layers, "BIAS_ELEMENTS", bias_elements)
+    monkeypatch.setattr(rel_pos, "BIAS_ELEMENTS", bias_elements)
     torch.manual_seed(0)
     grid = (6, 3)
     q = torch.randn(2, 4, 9, 8)  # the last 3 rows
@@ -96,7 +97,7 @@ def test_gpu_layout_pads_q_k_to_a_multiple_of_8_and_keeps_v() -> None:
 
 def test_chunked_bias_keeps_gradients_for_training(monkeypatch: pytest.MonkeyPatch) -> None:
     """With autograd the chunks' bias is built afresh (no shared buffer): the gradients are the formula's."""
-    monkeypatch.setattr(layers, "BIAS_ELEMENTS", 3 * 9 * 18)  # chunks of 3, 3 and 2 heads
+    monkeypatch.setattr(rel_pos, "BIAS_ELEMENTS", 3 * 9 * 18)  # chunks of 3, 3 and 2 heads
     torch.manual_seed(0)
     grid = (6, 3)
     tensors = [torch.randn(2, 4, 9, 8), torch.randn(2, 4, 18, 8), torch.randn(2, 4, 18, 8)]

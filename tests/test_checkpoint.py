@@ -17,7 +17,7 @@ from conftest import random_canvases
 from seggpt.cli.main import main as cli_main
 from seggpt.model import SegGPT, build_seggpt, get_preset, load_model, save_model
 from seggpt.model.checkpoint import checkpoint_filter_fn
-from seggpt.model.layers import resize_rel_pos
+from seggpt.model.rel_pos import resize_rel_pos
 
 ModelFactory = Callable[..., SegGPT]
 

@@ -30,7 +30,8 @@ from seggpt.model.hub import (
     is_hf_layout,
     resolve_checkpoint,
 )
-from seggpt.model.layers import resize_abs_pos, resize_rel_pos
+from seggpt.model.layers import resize_abs_pos
+from seggpt.model.rel_pos import resize_rel_pos
 from seggpt.model.seggpt import SegGPT, build_seggpt
 
 FORMAT_KEY, FORMAT_NAME, CONFIG_KEY = "format", "seggpt", "seggpt_config"  # our safetensors metadata
