@@ -102,3 +102,18 @@ def test_int8_agreement_reports_the_labels_int8_keeps_on_the_example_scenes(tmp_
         assert f"{100 * shapes['agreement']:.2f}" in done.stdout
         agreements.append(shapes["agreement"])
     assert agreements[0] != agreements[1]  # the option reaches the runner Segmenter builds
+
+
+def test_bench_pairs_times_the_training_stream_and_digests_it_the_same_way_twice(tmp_path: Path) -> None:
+    rows = []
+    for run in range(2):
+        out = tmp_path / f"pairs_{run}.json"
+        args = ["--set", "data.synthetic=true", "--set", "data.synthetic_scenes=20", "--pairs", 5, "--digest", 4]
+        done = _script("bench_pairs.py", *args, "--json", out)
+        assert done.returncode == 0, done.stderr
+        rows.append(json.loads(out.read_text()))
+        assert f"stream digest {rows[-1]['digest']} (first 4)" in done.stdout
+    assert rows[0]["pairs_per_s"] > 0 and rows[0]["pairs"] == 5
+    assert rows[0]["digest"] == rows[1]["digest"] and len(rows[0]["digest"]) == 16  # a seed-deterministic stream
+    done = _script("bench_pairs.py", "--set", "data.synthetic=true", "--set", "data.synthetic_seed=1", "--pairs", 1)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "synthetic_seed" in done.stderr  # refused

@@ -16,7 +16,7 @@ from typing import Literal, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from seggpt.data.io import is_single_object, load_label_map, load_rgb
+from seggpt.data.io import is_single_object, label_values, load_label_map, load_rgb
 
 Task = Literal["semantic", "instance"]
 
@@ -108,13 +108,13 @@ class SemanticFolder:
 
     def pair(self, index: int, rng: np.random.Generator) -> tuple[Sample, Sample]:
         query = self.load(index)
-        classes = set(np.unique(query.labels).tolist()) - {0, -1}
+        classes = set(label_values(query.labels).tolist()) - {0, -1}
         for _ in range(self.tries if len(self) > 1 else 0):
             other = int(rng.integers(len(self)))
             if other == index:
                 continue
             prompt = self.load(other)
-            if classes & (set(np.unique(prompt.labels).tolist()) - {0, -1}):
+            if classes & (set(label_values(prompt.labels).tolist()) - {0, -1}):
                 return prompt, query
         return query, query  # two augmented views of one image are in context too
 

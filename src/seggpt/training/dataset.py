@@ -20,7 +20,7 @@ from seggpt.data.davis import davis
 from seggpt.data.sources import PairSource
 from seggpt.data.voc import pascal_voc, voc_instances
 from seggpt.data.ytvos import youtube_vos
-from seggpt.training.config import DataSection
+from seggpt.training.config import DataSection, TrainConfig
 from seggpt.training.pairs import EVAL_OPTIONS, Example, PairLayout, PairOptions, build_example
 from seggpt.training.synthetic import SyntheticScenes, synthetic_sources
 
@@ -141,6 +141,31 @@ class PairDataset(Dataset[Example]):
             views = [(query, query) for _, query in views]
         example, _ = build_example(views, source.task, self.image_size, self.patch_size, rng, self.options)
         return example
+
+
+def training_dataset(config: TrainConfig, image_size: tuple[int, int], patch_size: int) -> PairDataset:
+    """The stream of in-context examples `config` trains on (its sources, augmentation, mixed context and
+    seed), for a model of canvas `image_size` (H, W) and `patch_size`."""
+    data, run = config.data, config.run
+    options = PairOptions(
+        crop_scale=data.crop_scale,
+        flip_prob=data.flip_prob,
+        jitter=data.jitter,
+        block_mask_ratio=data.block_mask_ratio,
+        align_same=data.same_image_aligned,
+        palette_prob=data.palette_prob,
+    )
+    return PairDataset(
+        build_sources(data),
+        image_size,
+        patch_size,
+        seed=run.seed,
+        options=options,
+        mixed_prob=data.mixed_prob,
+        mixed_count=data.mixed_count,
+        same_image_prob=data.same_image_prob,
+        warmup_items=data.synthetic_warmup_steps * run.batch_size,
+    )
 
 
 class StepSampler(Sampler[int]):

@@ -15,6 +15,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
+from seggpt.data.io import label_values
 from seggpt.data.sources import Sample, Task
 from seggpt.inference.canvas import normalize
 from seggpt.inference.palette import palette
@@ -111,15 +112,17 @@ def resized_crop(
 
 def colour_jitter(image: NDArray[np.uint8], rng: np.random.Generator, strength: float) -> NDArray[np.uint8]:
     """Random brightness, contrast and saturation (torchvision's ColorJitter factors), in random order."""
-    x = image.astype(np.float32)
+    x: NDArray[np.floating] = image.astype(np.float32)  # float32 throughout (numpy keeps it with Python floats)
+    luma = np.array([0.299, 0.587, 0.114], dtype=np.float32)
     for op in rng.permutation(3):
         f = rng.uniform(1 - strength, 1 + strength)
-        grey = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
         if op == 0:
             x = x * f
         elif op == 1:
+            grey = x @ luma
             x = grey.mean() + f * (x - grey.mean())
         else:
+            grey = x @ luma
             x = grey[..., None] + f * (x - grey[..., None])
         x = np.clip(x, 0, 255)
     return x.round().astype(np.uint8)
@@ -145,7 +148,7 @@ def choose_keys(
     prompt: NDArray[np.int64], query: NDArray[np.int64], rng: np.random.Generator, colour_all: bool = False
 ) -> list[int]:
     """A random non-empty subset (random size) of the labels >= 1 both maps share; [] when they share none."""
-    shared = sorted((set(np.unique(prompt).tolist()) & set(np.unique(query).tolist())) - {0, -1})
+    shared = sorted((set(label_values(prompt).tolist()) & set(label_values(query).tolist())) - {0, -1})
     if not shared or colour_all:
         return shared
     count = int(rng.integers(1, len(shared) + 1))
@@ -155,11 +158,21 @@ def choose_keys(
 def colour_target(
     labels: NDArray[np.int64], keys: list[int], colours: NDArray[np.uint8]
 ) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
-    """(H, W) labels -> (H, W, 3) uint8 target (key i -> colours[i], else black) and (H, W) valid (0 on -1)."""
-    target = np.zeros((*labels.shape, 3), dtype=np.uint8)
+    """(H, W) labels -> (H, W, 3) uint8 target (key i -> colours[i], else black) and (H, W) valid (0 on -1).
+
+    Labels spanning fewer than 65536 values take their colours from a table, in one pass over the map."""
+    valid = (labels != -1).astype(np.float32)
+    low, high = (int(labels.min()), int(labels.max())) if labels.size else (0, 0)
+    if high - low >= 1 << 16:
+        target = np.zeros((*labels.shape, 3), dtype=np.uint8)
+        for key, colour in zip(keys, colours):
+            target[labels == key] = colour
+        return target, valid
+    table = np.zeros((high - low + 1, 3), dtype=np.uint8)
     for key, colour in zip(keys, colours):
-        target[labels == key] = colour
-    return target, (labels != -1).astype(np.float32)
+        if low <= key <= high:
+            table[key - low] = colour
+    return table[labels - low], valid
 
 
 def block_mask(grid: tuple[int, int], ratio: float, rng: np.random.Generator) -> NDArray[np.bool_]:

@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from seggpt.data.io import label_values
 from seggpt.data.sources import Sample, Task
 
 SyntheticTask = Literal["shape", "colour", "part", "contour", "instance"]
@@ -142,10 +143,10 @@ class SyntheticScenes:
         query = self.load(index)
         if self.task == "instance":
             return query, query
-        classes = set(np.unique(query.labels).tolist()) - {0}
+        classes = set(label_values(query.labels).tolist()) - {0}
         for _ in range(self.tries):
             prompt = self.load(int(rng.integers(self.num_scenes)))
-            if classes & set(np.unique(prompt.labels).tolist()):
+            if classes & set(label_values(prompt.labels).tolist()):
                 return prompt, query
         return query, query
 

@@ -21,11 +21,11 @@ from seggpt.inference.precision import AUTOCAST_DTYPES, resolve_dtype
 from seggpt.model import PRESETS, SegGPT, SegGPTConfig, build_seggpt, get_preset, load_model, save_model
 from seggpt.training import distributed as D
 from seggpt.training.config import TrainConfig
-from seggpt.training.dataset import PairDataset, StepSampler, build_sources, evaluation_pairs
+from seggpt.training.dataset import StepSampler, evaluation_pairs, training_dataset
 from seggpt.training.evaluate import EvalResult, evaluate
 from seggpt.training.logs import RunLogger
 from seggpt.training.optim import build_optimizer, lr_at, set_lr
-from seggpt.training.pairs import Example, PairOptions, collate_examples
+from seggpt.training.pairs import Example, collate_examples
 from seggpt.training.pretrained import load_pretrained_encoder
 from seggpt.training.state import (
     TrainState,
@@ -89,24 +89,7 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, config.optim)
         self.patch_size = self.base_model.patch_size
         data = config.data
-        self.dataset = PairDataset(
-            build_sources(data),
-            self.base_model.config.image_size,
-            self.patch_size,
-            seed=run.seed,
-            options=PairOptions(
-                crop_scale=data.crop_scale,
-                flip_prob=data.flip_prob,
-                jitter=data.jitter,
-                block_mask_ratio=data.block_mask_ratio,
-                align_same=data.same_image_aligned,
-                palette_prob=data.palette_prob,
-            ),
-            mixed_prob=data.mixed_prob,
-            mixed_count=data.mixed_count,
-            same_image_prob=data.same_image_prob,
-            warmup_items=data.synthetic_warmup_steps * run.batch_size,
-        )
+        self.dataset = training_dataset(config, self.base_model.config.image_size, self.patch_size)
         self.eval_pairs = (
             evaluation_pairs(data, self.base_model.config.image_size, self.patch_size) if (run.eval_every > 0) else []
         )
