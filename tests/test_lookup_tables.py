@@ -44,10 +44,13 @@ def test_label_values_are_np_unique(labels: np.ndarray, shift: int) -> None:
 @given(
     arrays(np.int64, st.tuples(st.integers(1, 9), st.integers(1, 9)), elements=st.integers(-1, 6)),
     st.lists(st.integers(-3, 9), unique=True, max_size=5),
-    st.sampled_from([0, 2**20]),
+    st.sampled_from([(np.int64, 0), (np.int16, 0), (np.int16, 32761), (np.int64, 2**20)]),
 )
-def test_colour_target_colours_each_key_as_assigning_key_by_key(labels: np.ndarray, keys: list[int], far: int) -> None:
-    labels = np.where(labels > 4, labels + far, labels)  # `far`: a span too wide for a table
+def test_colour_target_colours_each_key_as_assigning_key_by_key(
+    labels: np.ndarray, keys: list[int], kind: tuple[type, int]
+) -> None:
+    dtype, far = kind  # labels above 4 moved up by `far`: near int16's end, or a span too wide for a table
+    labels = np.where(labels > 4, labels + far, labels).astype(dtype)
     keys = [k + far if k > 4 else k for k in keys]
     colours = np.random.default_rng(len(keys)).integers(1, 256, (len(keys), 3), dtype=np.uint8)
     expected = np.zeros((*labels.shape, 3), dtype=np.uint8)

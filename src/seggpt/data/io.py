@@ -181,7 +181,7 @@ def label_values(labels: NDArray[np.integer]) -> NDArray[np.integer]:
     low, high = int(flat.min()), int(flat.max())
     if high - low >= 1 << 16:
         return np.unique(flat)
-    counts = np.bincount(flat - low if low else flat)
+    counts = np.bincount(np.subtract(flat, low, dtype=np.intp) if low else flat)  # wide: no int16 wrap-around
     return (np.flatnonzero(counts) + low).astype(flat.dtype)
 
 

@@ -172,7 +172,7 @@ def colour_target(
     for key, colour in zip(keys, colours):
         if low <= key <= high:
             table[key - low] = colour
-    return table[labels - low], valid
+    return table[np.subtract(labels, low, dtype=np.intp)], valid
 
 
 def block_mask(grid: tuple[int, int], ratio: float, rng: np.random.Generator) -> NDArray[np.bool_]:
