@@ -15,7 +15,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from seggpt.data.io import label_values
+from seggpt.data.io import label_values, small_span
 from seggpt.data.sources import Sample, Task
 from seggpt.inference.canvas import normalize
 from seggpt.inference.palette import palette
@@ -160,14 +160,15 @@ def colour_target(
 ) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
     """(H, W) labels -> (H, W, 3) uint8 target (key i -> colours[i], else black) and (H, W) valid (0 on -1).
 
-    Labels spanning fewer than 65536 values take their colours from a table, in one pass over the map."""
+    Labels spanning a small range (`small_span`) take their colours from a table, in one pass over the map."""
     valid = (labels != -1).astype(np.float32)
-    low, high = (int(labels.min()), int(labels.max())) if labels.size else (0, 0)
-    if high - low >= 1 << 16:
+    span = small_span(labels)
+    if span is None:
         target = np.zeros((*labels.shape, 3), dtype=np.uint8)
         for key, colour in zip(keys, colours):
             target[labels == key] = colour
         return target, valid
+    low, high = span
     table = np.zeros((high - low + 1, 3), dtype=np.uint8)
     for key, colour in zip(keys, colours):
         if low <= key <= high:
