@@ -9,10 +9,9 @@ import pytest
 import torch
 
 from seggpt import Prediction, Segmenter, build_seggpt, get_preset
-from seggpt.inference.canvas import build_canvases, denormalize, normalize
+from seggpt.inference.canvas import build_canvases, denormalize, fit_to_size, normalize, tile_grid
 from seggpt.inference.palette import palette
 from seggpt.inference.prediction import decode_colour_output
-from seggpt.inference.segmenter import _prepare, _tile
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -97,22 +96,22 @@ def test_no_ensemble_averages_the_single_prompt_outputs(model: torch.nn.Module) 
 
 def test_spatial_ensemble_tiles_prompts_and_repeats_when_not_square() -> None:
     solids = [np.full((8, 8, 3), v, np.uint8) for v in (0, 80, 160)]
-    tiled = denormalize(_tile(solids, (32, 32), "stretch", target=True))
+    tiled = denormalize(tile_grid(solids, (32, 32), "stretch", target=True))
     for (r, c), value in zip([(0, 0), (0, 16), (16, 0), (16, 16)], (0, 80, 160, 0)):  # 3 prompts -> 2x2, cycled
         np.testing.assert_allclose(tiled[r : r + 16, c : c + 16], value, atol=1e-3)
 
 
 def test_pad_resize_keeps_aspect_and_removes_padding(model: torch.nn.Module) -> None:
-    x, inner = _prepare(np.full((10, 20, 3), 200, np.uint8), (32, 32), "pad", target=False)
+    x, inner = fit_to_size(np.full((10, 20, 3), 200, np.uint8), (32, 32), "pad", target=False)
     assert inner == (16, 32) and (x[:, 16:] == 0).all() and (x[:, :16] != 0).all()
     segmenter = Segmenter(model, resize="pad")
     segmenter.set_prompts(_images(1, (20, 12)), _masks(1, (20, 12)))
     query = _images(1, (16, 32), seed=4)  # fills the top half of the padded 32x32 query exactly
     prediction = segmenter.segment(query)[0]
     assert prediction.labels.shape == (16, 32) and prediction.colour.shape == (16, 32, 3)
-    prompt_image, _ = _prepare(_images(1, (20, 12))[0], (32, 32), "pad", target=False)
-    prompt_target, _ = _prepare(segmenter._prompts.targets[0], (32, 32), "pad", target=True)
-    query_image, _ = _prepare(query[0], (32, 32), "pad", target=False)
+    prompt_image, _ = fit_to_size(_images(1, (20, 12))[0], (32, 32), "pad", target=False)
+    prompt_target, _ = fit_to_size(segmenter._prompts.targets[0], (32, 32), "pad", target=True)
+    query_image, _ = fit_to_size(query[0], (32, 32), "pad", target=False)
     image_canvas, target_canvas = build_canvases(prompt_image[None], prompt_target[None], query_image[None])
     with torch.no_grad():
         out = model(image_canvas, target_canvas, query_only=True)[0]

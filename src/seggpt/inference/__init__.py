@@ -18,11 +18,12 @@ from seggpt.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from seggpt.inference.batch import InputFile, SegmentCounts, check_outputs, collect_inputs, segment_files
+    from seggpt.inference.canvas import Resize
     from seggpt.inference.precision import COMPILE_HELP, DEVICE_HELP, DTYPE_HELP, PRECISIONS, Precision, resolve_dtype
     from seggpt.inference.prediction import Prediction, Upsample
     from seggpt.inference.prompts import encode_prompt_masks
     from seggpt.inference.resize import nearest_index, resize_image
-    from seggpt.inference.segmenter import Ensemble, Resize, Segmenter
+    from seggpt.inference.segmenter import Ensemble, Segmenter
     from seggpt.inference.shard import Shard, join_shards, leave_shards
     from seggpt.inference.tuned_prompt import TunedPrompt, load_tuned_prompt, save_tuned_prompt
     from seggpt.inference.video import VideoSegmenter, VideoState, check_memory
@@ -55,7 +56,8 @@ _HOMES = {
     **dict.fromkeys(("Prediction", "Upsample"), "prediction"),
     "encode_prompt_masks": "prompts",
     **dict.fromkeys(("nearest_index", "resize_image"), "resize"),
-    **dict.fromkeys(("Ensemble", "Resize", "Segmenter"), "segmenter"),
+    "Resize": "canvas",
+    **dict.fromkeys(("Ensemble", "Segmenter"), "segmenter"),
     **dict.fromkeys(("Shard", "join_shards", "leave_shards"), "shard"),
     **dict.fromkeys(("TunedPrompt", "load_tuned_prompt", "save_tuned_prompt"), "tuned_prompt"),
     **dict.fromkeys(("VideoSegmenter", "VideoState", "check_memory"), "video"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -14,19 +13,16 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from seggpt.data.io import load_mask, load_rgb
-from seggpt.inference.canvas import denormalize, normalize
+from seggpt.inference.canvas import Resize, denormalize, fit_to_size, tile_grid
 from seggpt.inference.incontext import paint_queries
 from seggpt.inference.precision import AUTOCAST_DTYPES, Precision, prepare_model, resolve_dtype
 from seggpt.inference.prediction import Prediction, Upsample, decode_colour_output
 from seggpt.inference.prompts import MaskType, PromptTargets, encode_prompt_masks
-from seggpt.inference.resize import resize_image, resize_target
 from seggpt.inference.tuned_prompt import TunedPrompt, model_fingerprint
 from seggpt.model.seggpt import SegGPT, SegType, seg_type_code
 
 Ensemble = Literal["feature", "spatial", "none"]
-Resize = Literal["stretch", "pad"]
 ImageInput = NDArray[np.uint8] | str | Path
-_BLACK = normalize(np.zeros((1, 1, 3), np.uint8))[:, 0, 0]  # (3,) a black target pixel in normalized space
 
 
 def _as_rgb(image: ImageInput, name: str) -> NDArray[np.uint8]:
@@ -47,39 +43,6 @@ def _refuse_single(items: object, what: str, single_ndim: int) -> None:
             f"{what}: expected a list with one entry per image, got a {type(items).__name__}; to pass one image, "
             "wrap it in a list: [image]"
         )
-
-
-def _prepare(rgb: NDArray[np.uint8], size: tuple[int, int], resize: Resize, target: bool) -> tuple[Tensor, tuple]:
-    """(H, W, 3) uint8 -> ((3, h, w) normalized tensor, (h', w') region holding the image, top-left).
-
-    "stretch" resizes to `size` (bicubic images, nearest targets); "pad" keeps the aspect ratio and pads the
-    bottom and right: images with the ImageNet mean (0 after normalizing), targets with black.
-    """
-    fit = resize_target if target else resize_image
-    if resize == "stretch":
-        return normalize(fit(rgb, size)), size
-    scale = min(size[0] / rgb.shape[0], size[1] / rgb.shape[1])
-    inner = (max(1, min(size[0], round(rgb.shape[0] * scale))), max(1, min(size[1], round(rgb.shape[1] * scale))))
-    x = normalize(fit(rgb, inner))
-    fill = _BLACK if target else torch.zeros(3)
-    out = fill.view(3, 1, 1).repeat(1, *size)
-    out[:, : inner[0], : inner[1]] = x
-    return out, inner
-
-
-def _tile(items: list[NDArray[np.uint8]], size: tuple[int, int], resize: Resize, target: bool) -> Tensor:
-    """Spatial ensemble: an n x n grid of prompts (n = ceil(sqrt(P)), cells cycle through the prompts)."""
-    n = math.ceil(math.sqrt(len(items)))
-    rows = [round(i * size[0] / n) for i in range(n + 1)]
-    cols = [round(j * size[1] / n) for j in range(n + 1)]
-    out = torch.empty(3, *size)
-    for cell in range(n * n):
-        i, j = divmod(cell, n)
-        cell_size = (rows[i + 1] - rows[i], cols[j + 1] - cols[j])
-        out[:, rows[i] : rows[i + 1], cols[j] : cols[j + 1]] = _prepare(
-            items[cell % len(items)], cell_size, resize, target
-        )[0]
-    return out
 
 
 class Segmenter:
@@ -219,11 +182,11 @@ class Segmenter:
             image_sizes=[im.shape[:2] for im in images],
         )
         if self.ensemble == "spatial":
-            image_t = _tile(images, self.query_size, self.resize, target=False)[None]
-            target_t = _tile(prompts.targets, self.query_size, self.resize, target=True)[None]
+            image_t = tile_grid(images, self.query_size, self.resize, target=False)[None]
+            target_t = tile_grid(prompts.targets, self.query_size, self.resize, target=True)[None]
         else:
-            image_t = torch.stack([_prepare(im, self.query_size, self.resize, False)[0] for im in images])
-            target_t = torch.stack([_prepare(t, self.query_size, self.resize, True)[0] for t in prompts.targets])
+            image_t = torch.stack([fit_to_size(im, self.query_size, self.resize, False)[0] for im in images])
+            target_t = torch.stack([fit_to_size(t, self.query_size, self.resize, True)[0] for t in prompts.targets])
         self._prompt_images, self._prompt_targets = image_t.to(self.device), target_t.to(self.device)
         self._prompts = prompts
         self._background = True
@@ -288,7 +251,7 @@ class Segmenter:
             images = [
                 _as_rgb(q, f"query image {start + i}") for i, q in enumerate(query_images[start : start + batch_size])
             ]
-            prepared = [_prepare(im, self.query_size, self.resize, target=False) for im in images]
+            prepared = [fit_to_size(im, self.query_size, self.resize, target=False) for im in images]
             queries = torch.stack([p[0] for p in prepared]).to(self.device)
             colours = self._predict_colours(queries)
             for image, (_, (h, w)), out in zip(images, prepared, colours):
