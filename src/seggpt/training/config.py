@@ -8,13 +8,13 @@ sections or keys, wrong types and out-of-range values are errors that name the k
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+from seggpt.training.config_io import apply_override, build_dataclass, plain, yaml_problem
 
 
 @dataclass(frozen=True)
@@ -190,99 +190,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """A YAML-ready nested dict (tuples become lists)."""
-        return yaml.safe_load(yaml.safe_dump(_plain(dataclasses.asdict(self))))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return list(value) if isinstance(value, tuple) else value
-
-
-def _coerce(value: Any, annotation: Any, key: str) -> Any:
-    """`value` checked against a field annotation (and converted: lists -> tuples, ints -> floats)."""
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _coerce(value, inner, key)
-    if origin is Literal:
-        if value not in args:
-            raise ValueError(f"config key {key} must be one of {list(args)}, got {value!r}")
-        return value
-    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-        if not isinstance(value, list | tuple):
-            raise ValueError(f"config key {key} must be a list, got {value!r}")
-        return tuple(_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
-    if origin is tuple:
-        if not isinstance(value, list | tuple) or len(value) != len(args):
-            raise ValueError(f"config key {key} must be a list of {len(args)} values, got {value!r}")
-        return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ValueError(f"config key {key} must be a mapping, got {value!r}")
-        return {str(k): _coerce(v, args[1], f"{key}.{k}") for k, v in value.items()}
-    if annotation is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if annotation is float and isinstance(value, str):  # YAML 1.1 reads 2e-3 (no dot) as a string
-        try:
-            return float(value)
-        except ValueError:
-            raise ValueError(f"config key {key} must be float, got {value!r}") from None
-    if annotation is str and isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)  # e.g. a split name like 2017 written without quotes
-    if not isinstance(value, annotation) or (annotation is int and isinstance(value, bool)):
-        raise ValueError(f"config key {key} must be {annotation.__name__}, got {value!r}")
-    return value
-
-
-def _build(cls: Any, data: dict[str, Any], prefix: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    unknown = set(data) - set(hints)
-    if unknown:
-        raise ValueError(
-            f"unknown config key(s) {sorted(f'{prefix}{k}' for k in unknown)}; "
-            f"known in {prefix.rstrip('.') or 'the top level'}: {sorted(hints)}"
-        )
-    kwargs = {}
-    for name, value in data.items():
-        annotation = hints[name]
-        if dataclasses.is_dataclass(annotation):
-            if not isinstance(value, dict):
-                raise ValueError(f"config section {prefix}{name} must be a mapping, got {value!r}")
-            kwargs[name] = _build(annotation, value, f"{prefix}{name}.")
-        else:
-            kwargs[name] = _coerce(value, annotation, f"{prefix}{name}")
-    return cls(**kwargs)
-
-
-def apply_override(data: dict[str, Any], assignment: str) -> None:
-    """Apply one `section.key=value` (value parsed as YAML) to a nested dict in place."""
-    if "=" not in assignment:
-        raise ValueError(f"override {assignment!r} must look like section.key=value")
-    key, raw = assignment.split("=", 1)
-    parts = key.strip().split(".")
-    if len(parts) < 2 or not all(parts):
-        raise ValueError(f"override key {key!r} must be section.key, e.g. data.camvid_root")
-    node = data
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ValueError(f"override {assignment!r}: {part} is not a section")
-    try:
-        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as err:
-        raise ValueError(f"override {assignment!r}: cannot parse the value: {_yaml_problem(err)}") from err
-
-
-def _yaml_problem(err: yaml.YAMLError) -> str:
-    """What is wrong in a YAML text and where, in one line (the parser's own message spans several)."""
-    mark = getattr(err, "problem_mark", None)
-    problem = getattr(err, "problem", None)
-    if problem and mark is not None:
-        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
-    return " ".join(str(err).split())
+        return yaml.safe_load(yaml.safe_dump(plain(dataclasses.asdict(self))))
 
 
 def config_from_dict(data: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
@@ -290,7 +198,7 @@ def config_from_dict(data: dict[str, Any], overrides: list[str] | tuple[str, ...
     data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
     for assignment in overrides:
         apply_override(data, assignment)
-    return _build(TrainConfig, data, "")
+    return build_dataclass(TrainConfig, data, "")
 
 
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
@@ -306,7 +214,7 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
                 f"training config {path} is not UTF-8 text ({err.reason} at byte {err.start}); expected a YAML file"
             ) from err
         except yaml.YAMLError as err:
-            raise ValueError(f"training config {path} is not valid YAML: {_yaml_problem(err)}") from err
+            raise ValueError(f"training config {path} is not valid YAML: {yaml_problem(err)}") from err
         if not isinstance(data, dict):
             raise ValueError(f"training config {path} must hold a mapping of sections, got {type(data).__name__}")
     return config_from_dict(data, overrides)
