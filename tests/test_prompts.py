@@ -123,6 +123,29 @@ def test_encode_decode_round_trip() -> None:
         assert (confidence == 1).all()
 
 
+def test_indexes_are_the_table_rows_of_the_targets_and_keep_ignore() -> None:
+    """`PromptTargets.indexes` (what tuning learns from): 0 background, k the class of table row k, -1 ignore;
+    painting them with the table gives the targets, in every mask form."""
+    labels = np.zeros((6, 7), np.uint8)
+    labels[:2], labels[2:4, :3], labels[5] = 9, 4, 255
+    colour = np.zeros((5, 5, 3), np.uint8)
+    colour[0], colour[1, :2], colour[3] = (250, 0, 0), (0, 0, 250), (0, 250, 0)
+    for masks, kwargs, ids, index0 in [
+        ([labels], {"ignore_value": 255}, [4, 9], np.where(labels == 255, -1, np.searchsorted([0, 4, 9], labels))),
+        ([_square(255, np.uint8)], {}, [1], (_square(255, np.uint8) == 255).astype(np.int64)),
+        ([colour], {}, [1, 2, 3], None),
+    ]:
+        prompts = encode_prompt_masks(masks, **kwargs)
+        assert prompts.class_ids.tolist() == ids
+        for index, target in zip(prompts.indexes, prompts.targets):
+            assert index.dtype == np.int64 and index.shape == target.shape[:2]
+            np.testing.assert_array_equal(prompts.colours[np.maximum(index, 0)], target)
+        if index0 is not None:
+            np.testing.assert_array_equal(prompts.indexes[0], index0)
+    rows = {tuple(c): k for k, c in enumerate(prompts.colours.tolist())}
+    assert prompts.indexes[0][0, 0] == rows[(250, 0, 0)] and prompts.indexes[0][3, 4] == rows[(0, 250, 0)]
+
+
 def test_rgb_colour_target_keeps_its_colours() -> None:
     target = np.zeros((6, 6, 3), np.uint8)
     target[:2] = (200, 10, 10)

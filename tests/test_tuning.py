@@ -15,7 +15,7 @@ from seggpt.cli.main import main
 from seggpt.inference.palette import palette
 from seggpt.inference.tuned_prompt import load_tuned_prompt, model_fingerprint, save_tuned_prompt
 from seggpt.training.pairs import PairOptions
-from seggpt.tuning.datasets import tune_dataset
+from seggpt.tuning.datasets import prompt_dataset, tune_dataset
 from seggpt.tuning.tuner import TuneConfig, sample_batch, tune_prompt
 
 CAMVID = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camvid"
@@ -153,6 +153,71 @@ def test_cli_tune_then_segment(model, tmp_path: Path) -> None:
     written = np.asarray(Image.open(out / "0.png"))
     assert written.shape == (40, 48) and set(np.unique(written)) <= {0, 1, 2}
     assert main(["segment", "--model", str(weights), "--input", str(images), "--output", str(out)]) == 2
+
+
+def make_examples(root: Path, size: tuple[int, int] = (40, 48)) -> list[tuple[Path, Path]]:
+    """Two examples as a user has them: a white-on-black mask (0/255) and a label map with ids 3 and 7 (254 void)."""
+    root.mkdir(parents=True)
+    images, masks = make_folder(root / "folder", count=2, size=size)
+    binary = np.where(np.asarray(Image.open(masks / "0.png")) == 1, 255, 0).astype(np.uint8)
+    labels = np.asarray(Image.open(masks / "1.png")).copy()
+    labels[labels == 1], labels[labels == 2], labels[labels == 255] = 3, 7, 254
+    Image.fromarray(binary).save(root / "a_mask.png")
+    Image.fromarray(labels).save(root / "b_mask.png")
+    return [(images / "0.jpg", root / "a_mask.png"), (images / "1.jpg", root / "b_mask.png")]
+
+
+def test_prompt_dataset_reads_masks_as_segment_does(tmp_path: Path) -> None:
+    pairs = make_examples(tmp_path / "ex")
+    data = prompt_dataset(pairs, ignore_value=254)
+    # one class table for both, as `seggpt segment --prompt` builds it: white on black is class 1, 3 and 7 kept
+    assert data.class_ids == [1, 3, 7] and data.class_names == ["class 1", "class 3", "class 7"]
+    assert data.background and data.source.files == [(Path(i), Path(m)) for i, m in pairs]
+    first, second = data.source.load(0).labels, data.source.load(1).labels
+    assert set(np.unique(first)) == {0, 1}  # 255 is the foreground of a white-on-black mask, never ignored
+    assert set(np.unique(second)) == {-1, 0, 2, 3}  # rows of [bg, 1, 3, 7]; the void corner ignored
+    assert (first[:, :16] == 1).all() and (second[:3, -3:] == -1).all()
+    with pytest.raises(ValueError, match="2 class names given for 3 classes"):
+        prompt_dataset(pairs, ignore_value=254, class_names=["left", "box"])
+
+
+def test_tuning_on_examples_lowers_the_loss(model, tmp_path: Path) -> None:
+    data = prompt_dataset(make_examples(tmp_path / "ex"), ignore_value=254)
+    fixed = TuneConfig(steps=1, batch_size=2, crop_scale=(1.0, 1.0), flip_prob=0.0, save_every=0)
+    first = tune_prompt(model, data, dataclasses.replace(fixed, lr=1e-12, warmup_steps=0), progress=False)
+    tuned = tune_prompt(model, data, dataclasses.replace(fixed, steps=25, lr=0.05, warmup_steps=2), progress=False)
+    assert tuned.class_ids == [1, 3, 7]
+    assert batch_loss(model, data, tuned) < batch_loss(model, data, first)
+
+
+def test_cli_tune_on_examples_writes_their_class_ids(model, tmp_path: Path, capsys) -> None:
+    pairs = make_examples(tmp_path / "ex")
+    weights = save_model(model, tmp_path / "m.safetensors")
+    prompt = tmp_path / "prompt.safetensors"
+    examples = [arg for pair in pairs for arg in ("--prompt", str(pair[0]), str(pair[1]))]
+    common = ["--model", str(weights), "--steps", "2", "--batch-size", "1", "--no-progress"]
+    assert main(["tune", *examples, "--ignore-value", "254", "--output", str(prompt), *common]) == 0
+    assert load_tuned_prompt(prompt, model).class_ids == [1, 3, 7]
+    out = tmp_path / "out"
+    assert main(["segment", "--model", str(weights), "--tuned-prompt", str(prompt), "--input",
+                 str(pairs[0][0]), "--output", str(out)]) == 0  # fmt: skip
+    assert set(np.unique(np.asarray(Image.open(out / "0.png")))) <= {0, 1, 3, 7}
+    capsys.readouterr()
+    bad = [
+        ([*examples, "--dataset", "folder"], "give either --dataset"),
+        ([], "give either --dataset"),
+        ([*examples, "--images", str(tmp_path)], "--images apply to --dataset"),
+        (["--dataset", "camvid", "--data-root", str(tmp_path), "--ignore-value", "3"], "--ignore-value applies to"),
+        (["--prompt", str(pairs[0][0]), str(tmp_path / "missing.png")], "missing.png"),
+        (["--prompt", str(pairs[0][0]), str(pairs[0][0])], str(pairs[0][0])),  # a photo is no mask
+        ([*examples, "--ignore-value", "254", "--output", str(pairs[1][1])], "b_mask.png"),  # over an example
+    ]
+    for extra, message in bad:
+        output = [] if "--output" in extra else ["--output", str(tmp_path / "p2.safetensors")]
+        assert main(["tune", *extra, *output, *common]) == 2, extra
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, (extra, err)
+    assert not (tmp_path / "p2.safetensors").exists()
 
 
 @pytest.mark.skipif(not CAMVID.is_dir(), reason=f"CamVid not found at {CAMVID}")

@@ -1,4 +1,4 @@
-"""`seggpt tune`: learn a prompt for a fixed-class dataset with the model frozen (paper section 3.3)."""
+"""`seggpt tune`: learn a prompt for a fixed-class dataset or a few examples with the model frozen (paper 3.3)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ from seggpt.inference import DEVICE_HELP
 from seggpt.safety import check_not_inputs, check_output_file, resolve_device
 
 EPILOG = """examples:
+  # a few examples, given as to `seggpt segment --prompt` (masks in the same forms, the same class ids out)
+  seggpt tune --prompt a.png a_mask.png --prompt b.png b_mask.png --output nuclei.safetensors
+  seggpt segment --tuned-prompt nuclei.safetensors --input photos/ --output out/
+
   # tune a CamVid prompt for a model, then use it
   seggpt tune --dataset camvid --data-root data/camvid --model model.safetensors --output camvid_prompt.safetensors
   seggpt segment --model model.safetensors --tuned-prompt camvid_prompt.safetensors --input photos/ --output out/
@@ -24,23 +28,41 @@ EPILOG = """examples:
 An interrupted run resumes with --resume (the state is kept in OUTPUT.state.pt); a resume with another model,
 dataset or setting (more --steps and another --save-every aside) is refused with the changes listed."""
 
+DATASET_ONLY = {"--data-root": "data_root", "--split": "split", "--images": "images", "--masks": "masks"}
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register `tune` on the `seggpt` command's subparsers."""
     p = subparsers.add_parser(
         "tune",
         help="learn a prompt for a dataset's classes (in-context tuning), save it, use it",
-        description="Freeze the model and learn only the prompt image and target on a dataset with fixed classes; "
-        "the saved prompt then segments those classes with no example at inference time.",
+        description="Freeze the model and learn only the prompt image and target on a dataset with fixed classes or "
+        "on a few examples; the saved prompt then segments those classes with no example at inference time.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--dataset", required=True, choices=(*CLASS_LAYOUTS, "folder"), help="dataset layout")
+    p.add_argument(
+        "--prompt",
+        nargs=2,
+        action="append",
+        metavar=("IMAGE", "MASK"),
+        help="tune on examples instead of a --dataset: an image and its mask, in any form `seggpt segment "
+        "--prompt` takes (repeat for several)",
+    )
+    p.add_argument(
+        "--ignore-value",
+        type=int,
+        metavar="V",
+        help="--prompt: label value of unlabelled pixels in label-map masks (no loss there)",
+    )
+    p.add_argument("--dataset", choices=(*CLASS_LAYOUTS, "folder"), help="dataset layout (or --prompt examples)")
     p.add_argument("--data-root", type=Path, help="dataset root (camvid, ade20k, voc)")
     p.add_argument("--split", help="training split folder (default: the layout's training split)")
     p.add_argument("--images", type=Path, help="folder dataset: the images")
     p.add_argument("--masks", type=Path, help="folder dataset: label maps <stem>.png (0 bg, 1..K, 255 ignored)")
-    p.add_argument("--class-names", help="folder dataset: comma-separated names of classes 1..K")
+    p.add_argument(
+        "--class-names", help="folder dataset or --prompt: comma-separated class names, in ascending id order"
+    )
     p.add_argument(
         "--model", default="seggpt-default", metavar="NAME|PATH", help="model to tune for (default: %(default)s)"
     )
@@ -73,15 +95,25 @@ def run(args: argparse.Namespace) -> int:
     from seggpt import load_model
     from seggpt.inference import save_tuned_prompt
     from seggpt.model import checkpoint_files, config_files
-    from seggpt.tuning import TuneConfig, tune_dataset, tune_prompt
+    from seggpt.tuning import TuneConfig, prompt_dataset, tune_dataset, tune_prompt
 
     args.device = resolve_device(args.device)
     check_output_file(args.output, "--output")
     state = args.output.with_name(args.output.name + ".state.pt")
     names = args.class_names.split(",") if args.class_names else None
-    data = tune_dataset(
-        args.dataset, args.data_root, split=args.split, images=args.images, masks=args.masks, class_names=names
-    )
+    if (args.prompt is None) == (args.dataset is None):
+        raise ValueError("give either --dataset (with its folders) or --prompt IMAGE MASK (one or more)")
+    if args.prompt is not None:
+        extra = [flag for flag, value in DATASET_ONLY.items() if getattr(args, value) is not None]
+        if extra:
+            raise ValueError(f"{', '.join(extra)} apply to --dataset, not to --prompt examples")
+        data = prompt_dataset(args.prompt, ignore_value=args.ignore_value, class_names=names)
+    else:
+        if args.ignore_value is not None:
+            raise ValueError("--ignore-value applies to --prompt examples; a --dataset layout knows its own")
+        data = tune_dataset(
+            args.dataset, args.data_root, split=args.split, images=args.images, masks=args.masks, class_names=names
+        )
     inputs = [path for pair in data.source.files for path in pair]  # the dataset's images and masks
     inputs += [*checkpoint_files(args.model), *config_files(args.config)]
     check_not_inputs([args.output, state], inputs)

@@ -15,14 +15,19 @@ Forms (`mask_type="auto"` tells them apart; name the form to override):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from seggpt.data.io import is_near_binary, is_single_object
-from seggpt.inference.palette import MIN_COLOUR_DISTANCE, labels_to_colours, min_colour_distance, palette
+from seggpt.inference.palette import (
+    MIN_COLOUR_DISTANCE,
+    labels_to_colours,
+    min_colour_distance,
+    palette,
+)
 
 MaskType = Literal["auto", "binary", "labels", "colour"]
 MAX_TARGET_COLOURS = 64  # more distinct colours in an RGB target means anti-aliasing or JPEG, not flat classes
@@ -38,11 +43,14 @@ class PromptTargets:
         targets: one (H_i, W_i, 3) uint8 RGB colour target per prompt, at its mask's size; ignore pixels black.
         class_ids: (K,) int64 the user's class ids, ascending (binary masks: [1]).
         colours: (K + 1, 3) uint8 colour table; row 0 = background = black, row k = class_ids[k - 1].
+        indexes: one (H_i, W_i) int64 map per prompt into that table: 0 background, k class_ids[k - 1], -1 ignore
+            (what in-context tuning learns from; empty for a tuned prompt, which has no masks).
     """
 
     targets: list[NDArray[np.uint8]]
     class_ids: NDArray[np.int64]
     colours: NDArray[np.uint8]
+    indexes: list[NDArray[np.int64]] = field(default_factory=list)
 
 
 def _squeeze_grey(mask: NDArray[Any], mask_type: MaskType) -> NDArray[Any]:
@@ -141,6 +149,12 @@ def _class_colours(class_ids: NDArray[np.int64], colours: Mapping[int, Sequence[
     return table
 
 
+def _colour_keys(rgb: NDArray[np.uint8]) -> NDArray[np.int64]:
+    """(..., 3) uint8 colours -> (...) int64 keys R * 65536 + G * 256 + B (their order is the colours' sorted order)."""
+    c = rgb.astype(np.int64)
+    return (c[..., 0] << 16) | (c[..., 1] << 8) | c[..., 2]
+
+
 def _encode_colour_targets(masks: list[NDArray[Any]], names: list[str]) -> PromptTargets:
     """RGB colour targets: each distinct non-black colour is one class, colours kept as given."""
     found = []
@@ -157,7 +171,9 @@ def _encode_colour_targets(masks: list[NDArray[Any]], names: list[str]) -> Promp
     table = np.concatenate([np.zeros((1, 3), np.uint8), np.unique(np.concatenate(found), axis=0)])
     _check_colours(table, "colour targets")
     class_ids = np.arange(1, len(table), dtype=np.int64)
-    return PromptTargets([np.ascontiguousarray(m, dtype=np.uint8) for m in masks], class_ids, table)
+    keys = _colour_keys(table)  # ascending: the rows are sorted colours after black
+    indexes = [np.searchsorted(keys, _colour_keys(m)).astype(np.int64) for m in masks]  # every colour is a row
+    return PromptTargets([np.ascontiguousarray(m, dtype=np.uint8) for m in masks], class_ids, table, indexes)
 
 
 def encode_prompt_masks(
@@ -232,8 +248,8 @@ def encode_prompt_masks(
             "a value outside the class ids (e.g. 255)"
         )
     table = _class_colours(class_ids, colours)
-    targets = []
-    for ids in label_maps:
-        index = np.where(ids > 0, np.searchsorted(class_ids, np.maximum(ids, 0)) + 1, 0)  # ignore -> black
-        targets.append(labels_to_colours(index, table))
-    return PromptTargets(targets, class_ids, table)
+    indexes = [
+        np.where(ids > 0, np.searchsorted(class_ids, np.maximum(ids, 0)) + 1, np.minimum(ids, 0)) for ids in label_maps
+    ]
+    targets = [labels_to_colours(np.maximum(index, 0), table) for index in indexes]  # ignore -> black
+    return PromptTargets(targets, class_ids, table, indexes)

@@ -1,16 +1,20 @@
-"""Fixed-class datasets for in-context tuning, with their class ids and names."""
+"""What in-context tuning learns from: a fixed-class dataset (`tune_dataset`) or a few examples (`prompt_dataset`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from seggpt.data import CLASS_LAYOUTS
 from seggpt.data.folder import semantic_folder
-from seggpt.data.io import load_label_map
-from seggpt.data.sources import SemanticFolder
+from seggpt.data.io import load_label_map, load_mask, load_rgb
+from seggpt.data.sources import Sample, SemanticFolder
+from seggpt.inference.prompts import encode_prompt_masks
 from seggpt.tuning.tuner import TuneDataset
+
+PathLike = str | Path
 
 
 def folder_classes(source: SemanticFolder) -> list[int]:
@@ -66,3 +70,53 @@ def tune_dataset(
     return TuneDataset(
         layout.read(root, split or layout.split), list(layout.class_ids), list(layout.class_names), layout.background
     )
+
+
+class PromptPairs(SemanticFolder):
+    """Example images with their masks as a tuning source, read once: labels 1..K are the rows of the examples'
+    class table (as `seggpt segment` reads the masks), -1 ignore."""
+
+    def __init__(self, files: list[tuple[Path, Path]], samples: list[Sample], ignore_value: int | None):
+        super().__init__(files, ignore_values=() if ignore_value is None else (ignore_value,), name="prompts")
+        self._samples = samples
+
+    def load(self, index: int) -> Sample:
+        return self._samples[index]
+
+
+def prompt_dataset(
+    pairs: Sequence[tuple[PathLike, PathLike]],
+    *,
+    ignore_value: int | None = None,
+    class_names: list[str] | None = None,
+) -> TuneDataset:
+    """Tune on a few examples: the (image, mask) files one would give `seggpt segment --prompt`.
+
+    The masks are read as prompts are (`encode_prompt_masks`: binary white-on-black is class 1, label maps keep
+    their ids, RGB colour targets number their colours 1..K), so the tuned prompt writes the same class ids as
+    those examples given in context.
+
+    Args:
+        pairs: (image path, mask path) per example.
+        ignore_value: the label value of unlabelled pixels in label-map masks (no loss there).
+        class_names: one name per class, in ascending id order (default "class <id>").
+
+    Raises:
+        ValueError: an unreadable file, a mask of another size than its image or in no known form.
+    """
+    if not pairs:
+        raise ValueError("tuning on examples needs at least one (image, mask) pair")
+    files = [(Path(image), Path(mask)) for image, mask in pairs]
+    images = [load_rgb(image) for image, _ in files]
+    prompts = encode_prompt_masks(
+        [load_mask(mask) for _, mask in files],
+        ignore_value=ignore_value,
+        names=[str(mask) for _, mask in files],
+        image_sizes=[image.shape[:2] for image in images],
+    )
+    ids = [int(k) for k in prompts.class_ids]
+    names = class_names or [f"class {k}" for k in ids]
+    if len(names) != len(ids):
+        raise ValueError(f"{len(names)} class names given for {len(ids)} classes {ids}")
+    samples = [Sample(image, index) for image, index in zip(images, prompts.indexes)]
+    return TuneDataset(PromptPairs(files, samples, ignore_value), ids, names, background=True)
