@@ -1,9 +1,11 @@
 """Render the README's picture of the quick-start result: the prompts, then each query with the model's answer.
 
     python scripts/readme_figure.py --examples examples/nuclei --output docs/quickstart.png
+    python scripts/readme_figure.py --tuned-prompt nuclei_prompt.safetensors --output docs/quickstart_tuned.png
 
 Row 1: each prompt image with its mask overlaid. Row 2: each query with the answer of `--model` overlaid
-(the same call as the README's main command). Row 3: the queries' ground truth, when `truth/` exists; then
+(the same call as the README's main command), or of a prompt that `seggpt tune` learned
+from those examples (`--tuned-prompt`). Row 3: the queries' ground truth, when `truth/` exists; then
 it prints the mean IoU of the prompts' classes against it, and that of pasting the first prompt's mask.
 White-on-black masks (only 0 and 255) are one class, as `seggpt segment` reads them.
 """
@@ -19,6 +21,7 @@ from PIL import Image
 import seggpt
 from seggpt.atomic import atomic_write
 from seggpt.data.io import is_single_object, load_label_map
+from seggpt.inference import load_tuned_prompt
 from seggpt.inference.resize import resize_labels
 
 # Saturated colours read better over the scenes than the prompt palette's pale ones.
@@ -50,6 +53,7 @@ def main() -> None:
     parser.add_argument("--examples", type=Path, default=Path("examples/nuclei"))
     parser.add_argument("--model", default="seggpt-default")
     parser.add_argument("--type", choices=("semantic", "instance"), default="instance")
+    parser.add_argument("--tuned-prompt", type=Path, help="answer with this prompt from `seggpt tune` instead")
     parser.add_argument("--output", type=Path, required=True, help="PNG to write")
     parser.add_argument("--tile", type=int, default=192, help="side of each picture in the figure (pixels)")
     args = parser.parse_args()
@@ -58,8 +62,12 @@ def main() -> None:
     queries = sorted((args.examples / "queries").glob("*.png"))
     if not prompts or not queries:
         raise SystemExit(f"error: {args.examples} needs prompt_<i>.png + prompt_<i>_mask.png and queries/*.png")
-    segmenter = seggpt.Segmenter(seggpt.load_model(args.model), seg_type=args.type)
-    segmenter.set_prompts(images, prompts)
+    model = seggpt.load_model(args.model)
+    segmenter = seggpt.Segmenter(model, seg_type=args.type)
+    if args.tuned_prompt is not None:
+        segmenter.set_tuned_prompt(load_tuned_prompt(args.tuned_prompt, model))
+    else:
+        segmenter.set_prompts(images, prompts)
     predictions = segmenter.segment(queries)
     ids = predictions[0].class_ids  # ascending; the classes the prompts show
 
