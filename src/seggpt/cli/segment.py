@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from seggpt import Segmenter, load_model
 from seggpt.cli.errors import NothingDoneError
+from seggpt.cli.options import add_prompt_options
 from seggpt.inference import (
     COMPILE_HELP,
     DEVICE_HELP,
@@ -61,14 +62,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--prompt",
-        nargs=2,
-        action="append",
-        metavar=("IMAGE", "MASK"),
-        help="an example image and its mask (repeat for several). MASK: binary (0/1, 0/255, white on "
-        "black), a label map (uint8/uint16 PNG/TIFF, 0 = background) or an RGB colour target",
-    )
+    add_prompt_options(p, "an example to follow")
     p.add_argument(
         "--tuned-prompt",
         type=Path,
@@ -137,12 +131,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="skip inputs whose outputs all exist already and are newer than the input (resume an interrupted "
         "run); outputs written with another model, prompt or setting are refused",
-    )
-    p.add_argument(
-        "--ignore-value",
-        type=int,
-        metavar="V",
-        help="label value of unlabelled pixels in label-map prompts (e.g. 255 for VOC, 11 for CamVid)",
     )
     p.set_defaults(run=run)
     return p

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from seggpt.atomic import clean_stale_temps
+from seggpt.cli.options import add_prompt_options
 from seggpt.data import CLASS_LAYOUTS
 from seggpt.inference import DEVICE_HELP
 from seggpt.safety import check_not_inputs, check_output_file, resolve_device
@@ -41,20 +42,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--prompt",
-        nargs=2,
-        action="append",
-        metavar=("IMAGE", "MASK"),
-        help="tune on examples instead of a --dataset: an image and its mask, in any form `seggpt segment "
-        "--prompt` takes (repeat for several)",
-    )
-    p.add_argument(
-        "--ignore-value",
-        type=int,
-        metavar="V",
-        help="--prompt: label value of unlabelled pixels in label-map masks (no loss there)",
-    )
+    add_prompt_options(p, "tune on examples instead of a --dataset")
     p.add_argument("--dataset", choices=(*CLASS_LAYOUTS, "folder"), help="dataset layout (or --prompt examples)")
     p.add_argument("--data-root", type=Path, help="dataset root (camvid, ade20k, voc)")
     p.add_argument("--split", help="training split folder (default: the layout's training split)")
