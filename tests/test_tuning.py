@@ -181,6 +181,22 @@ def test_prompt_dataset_reads_masks_as_segment_does(tmp_path: Path) -> None:
         prompt_dataset(pairs, ignore_value=254, class_names=["left", "box"])
 
 
+def test_examples_as_arrays_tune_as_files_do_and_resume_only_on_the_same_content(model, tmp_path: Path) -> None:
+    pairs = make_examples(tmp_path / "ex")
+    arrays = [(np.asarray(Image.open(i)), np.asarray(Image.open(m))) for i, m in pairs]
+    from_files, from_arrays = prompt_dataset(pairs, ignore_value=254), prompt_dataset(arrays, ignore_value=254)
+    assert from_arrays.source.files == [] and from_arrays.content == from_files.content
+    config = TuneConfig(steps=3, batch_size=1, save_every=1)
+    a = tune_prompt(model, from_files, config, progress=False)
+    b = tune_prompt(model, from_arrays, config, state_path=tmp_path / "s.pt", progress=False)
+    torch.testing.assert_close(a.prompt_image, b.prompt_image, rtol=0, atol=0)
+    changed = [(image, mask.copy()) for image, mask in arrays]
+    changed[1][1][0, 0] = 7
+    with pytest.raises(ValueError, match=r"data\.content"):
+        tune_prompt(model, prompt_dataset(changed, ignore_value=254), config, state_path=tmp_path / "s.pt",
+                    resume=True, progress=False)  # fmt: skip
+
+
 def test_tuning_on_examples_lowers_the_loss(model, tmp_path: Path) -> None:
     data = prompt_dataset(make_examples(tmp_path / "ex"), ignore_value=254)
     fixed = TuneConfig(steps=1, batch_size=2, crop_scale=(1.0, 1.0), flip_prob=0.0, save_every=0)

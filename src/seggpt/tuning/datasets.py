@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from seggpt.data import CLASS_LAYOUTS
 from seggpt.data.folder import semantic_folder
@@ -74,7 +77,7 @@ def tune_dataset(
 
 class PromptPairs(SemanticFolder):
     """Example images with their masks as a tuning source, read once: labels 1..K are the rows of the examples'
-    class table (as `seggpt segment` reads the masks), -1 ignore."""
+    class table (as `seggpt segment` reads the masks), -1 ignore. `files` holds the examples given as files."""
 
     def __init__(self, files: list[tuple[Path, Path]], samples: list[Sample], ignore_value: int | None):
         super().__init__(files, ignore_values=() if ignore_value is None else (ignore_value,), name="prompts")
@@ -83,21 +86,25 @@ class PromptPairs(SemanticFolder):
     def load(self, index: int) -> Sample:
         return self._samples[index]
 
+    def __len__(self) -> int:
+        return len(self._samples)
+
 
 def prompt_dataset(
-    pairs: Sequence[tuple[PathLike, PathLike]],
+    pairs: Sequence[tuple[PathLike | NDArray[np.uint8], PathLike | NDArray[Any]]],
     *,
     ignore_value: int | None = None,
     class_names: list[str] | None = None,
 ) -> TuneDataset:
-    """Tune on a few examples: the (image, mask) files one would give `seggpt segment --prompt`.
+    """Tune on a few examples: what one would give `Segmenter.set_prompts` or `seggpt segment --prompt`.
 
     The masks are read as prompts are (`encode_prompt_masks`: binary white-on-black is class 1, label maps keep
     their ids, RGB colour targets number their colours 1..K), so the tuned prompt writes the same class ids as
     those examples given in context.
 
     Args:
-        pairs: (image path, mask path) per example.
+        pairs: per example, its image ((H, W, 3) uint8 RGB or a path) and mask (any form `encode_prompt_masks`
+            takes, or a path).
         ignore_value: the label value of unlabelled pixels in label-map masks (no loss there).
         class_names: one name per class, in ascending id order (default "class <id>").
 
@@ -106,17 +113,27 @@ def prompt_dataset(
     """
     if not pairs:
         raise ValueError("tuning on examples needs at least one (image, mask) pair")
-    files = [(Path(image), Path(mask)) for image, mask in pairs]
-    images = [load_rgb(image) for image, _ in files]
+    images = [load_rgb(image) if isinstance(image, str | Path) else np.asarray(image) for image, _ in pairs]
+    for i, image in enumerate(images):
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(
+                f"example image {i}: expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}"
+            )
     prompts = encode_prompt_masks(
-        [load_mask(mask) for _, mask in files],
+        [load_mask(mask) if isinstance(mask, str | Path) else np.asarray(mask) for _, mask in pairs],
         ignore_value=ignore_value,
-        names=[str(mask) for _, mask in files],
+        names=[str(mask) if isinstance(mask, str | Path) else f"example mask {i}" for i, (_, mask) in enumerate(pairs)],
         image_sizes=[image.shape[:2] for image in images],
     )
     ids = [int(k) for k in prompts.class_ids]
     names = class_names or [f"class {k}" for k in ids]
     if len(names) != len(ids):
         raise ValueError(f"{len(names)} class names given for {len(ids)} classes {ids}")
+    files = [(Path(i), Path(m)) for i, m in pairs if isinstance(i, str | Path) and isinstance(m, str | Path)]
     samples = [Sample(image, index) for image, index in zip(images, prompts.indexes)]
-    return TuneDataset(PromptPairs(files, samples, ignore_value), ids, names, background=True)
+    digest = hashlib.sha256()
+    for sample in samples:
+        for array in (sample.image, sample.labels):
+            digest.update(str(array.shape).encode() + np.ascontiguousarray(array).tobytes())
+    source = PromptPairs(files, samples, ignore_value)
+    return TuneDataset(source, ids, names, background=True, content=digest.hexdigest()[:16])

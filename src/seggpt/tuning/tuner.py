@@ -85,13 +85,15 @@ class TuneDataset:
     """A fixed-class dataset for tuning.
 
     `source` yields label maps with 0 = background, k >= 1 = class k and -1 = ignore; `class_ids[k - 1]` is
-    class k's label value in the dataset's own files (what predictions are written as).
+    class k's label value in the dataset's own files (what predictions are written as). `content` is a digest of
+    data held in memory (examples given as arrays), which a resumed run must share as it shares the files.
     """
 
     source: SemanticFolder
     class_ids: list[int]
     class_names: list[str]
     background: bool
+    content: str = ""
 
 
 def sample_batch(
@@ -172,6 +174,7 @@ def resume_settings(model: SegGPT, data: TuneDataset, config: TuneConfig, precis
             "background": data.background,
             "offset": data.source.offset,
             "ignore_values": list(data.source.ignore_values),
+            **({"content": data.content} if data.content else {}),
         },
     }
 
