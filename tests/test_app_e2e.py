@@ -79,6 +79,23 @@ def test_image_api_equals_seggpt_segment(url: str, tmp_path: Path) -> None:
     assert "class 3" in legend and "class 4" in legend
 
 
+def test_image_api_tuning_first_equals_seggpt_tune_then_segment(url: str, tmp_path: Path) -> None:
+    client = Client(url, verbose=False)
+    image, mask = EXAMPLES / "prompt_0.png", EXAMPLES / "prompt_0_mask.png"
+    slots = [handle_file(image), None, handle_file(mask), *[None] * 6]
+    _, legend, files, _ = client.predict(
+        *slots, [handle_file(QUERIES[0])], "semantic", "feature", "stretch", 3, api_name="/segment_images"
+    )
+    prompt = tmp_path / "prompt.safetensors"
+    assert (
+        main(["tune", "--prompt", str(image), str(mask), "--steps", "3", "--output", str(prompt), "--no-progress"]) == 0
+    )
+    assert main(["segment", "--tuned-prompt", str(prompt), "--input", str(QUERIES[0]), "--output", str(tmp_path)]) == 0
+    page = next(Path(f) for f in files if Path(f).name == f"{QUERIES[0].stem}.png")
+    np.testing.assert_array_equal(_labels(page), _labels(tmp_path / f"{QUERIES[0].stem}.png"))
+    assert "class 3" in legend  # the example's own id, as with the example in context
+
+
 def test_bad_upload_is_one_line_in_the_page(url: str) -> None:
     client = Client(url, verbose=False)
     image = handle_file(EXAMPLES / "prompt_0.png")
@@ -218,6 +235,7 @@ def test_browser_example_is_the_quick_start(url: str, browser: Any, tmp_path: Pa
         (["--port", "70000"], "--port must be at most 65535"),  # was an OverflowError traceback from bind()
         (["--concurrency", "0"], "--concurrency must be at least 1"),
         (["--max-side", "0"], "--max-side must be positive"),
+        (["--max-tune-steps", "-1"], "--max-tune-steps must be >= 0"),
         (["--device", "cuda:7"] if not torch.cuda.is_available() else ["--max-frames", "0"], "--"),
     ],
 )

@@ -21,6 +21,7 @@ from seggpt.app.uploads import (
     read_mask,
 )
 from seggpt.app.videos import first_mask_labels, open_video, segment_video
+from seggpt.tuning import TuneConfig, prompt_dataset, tune_prompt
 
 LIMITS = Limits(max_side=64, max_frames=5, max_classes=3, max_queries=2, max_upload_mb=0.05)
 
@@ -145,6 +146,26 @@ def test_segment_images_equals_the_segmenter(
     assert "class 1" in legend_html(result.class_ids, result.colours)
 
 
+def test_tuning_first_equals_tune_prompt_then_the_segmenter(
+    files: dict[str, Path], tiny_model: Callable[..., SegGPT], tmp_path: Path
+) -> None:
+    """Tune steps > 0: the page learns a prompt from its examples as `seggpt tune --prompt` does, then segments."""
+    model = tiny_model()
+    prompt = [PromptUpload(files["image"], files["mask"])]
+    result = segment_images(model, prompt, [files["query"]], ImageOptions(tune_steps=2), Limits(), tmp_path / "a")
+    segmenter = Segmenter(model)
+    segmenter.set_tuned_prompt(tune_prompt(model, prompt_dataset([(files["image"], files["mask"])]), TuneConfig(2)))
+    expected = segmenter.segment([files["query"]])[0]
+    np.testing.assert_array_equal(result.queries[0].prediction.labels, expected.labels)
+    assert result.class_ids.tolist() == [1]
+    untuned = segment_images(model, prompt, [files["query"]], ImageOptions(), Limits(), tmp_path / "b")
+    assert not np.array_equal(untuned.queries[0].prediction.colour, result.queries[0].prediction.colour)
+    for limits, steps in [(Limits(max_tune_steps=10), 20), (Limits(max_tune_steps=0), 1), (Limits(), -1)]:
+        with pytest.raises(ValueError) as err:
+            segment_images(model, prompt, [files["query"]], ImageOptions(tune_steps=steps), limits, tmp_path / "c")
+        _one_line(err, f"{steps} tuning steps", f"0 to {limits.max_tune_steps}", "--max-tune-steps")
+
+
 def test_painted_prompts_show_brush_colours(
     files: dict[str, Path], tiny_model: Callable[..., SegGPT], tmp_path: Path
 ) -> None:
@@ -226,7 +247,7 @@ def test_segment_video_cuts_and_downscales(tmp_path: Path, tiny_model: Callable[
 
 def test_user_errors_become_one_escaped_line_in_the_page() -> None:
     gr = pytest.importorskip("gradio")
-    from seggpt.app.layout import user_errors
+    from seggpt.app.widgets import user_errors
 
     @user_errors
     def handler(name: str) -> str:

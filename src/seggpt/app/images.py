@@ -26,6 +26,7 @@ from seggpt.app.uploads import (
 )
 from seggpt.inference import Ensemble, Precision, Resize, encode_prompt_masks, output_paths, write_outputs
 from seggpt.model import SegType
+from seggpt.tuning import TuneConfig, prompt_dataset, tune_prompt
 
 DOWNLOADS = ["label", "mask", "rle"]  # output formats offered for download: label PNG, binary masks, COCO RLE
 
@@ -51,11 +52,13 @@ class PromptUpload:
 
 @dataclass(frozen=True)
 class ImageOptions:
-    """The page's options, as `Segmenter` takes them."""
+    """The page's options, as `Segmenter` takes them; `tune_steps` > 0 first learns a prompt from the examples
+    (`seggpt tune --prompt`, the model frozen) and segments with it instead of the examples."""
 
     seg_type: SegType = "instance"
     ensemble: Ensemble = "feature"
     resize: Resize = "stretch"
+    tune_steps: int = 0
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,7 @@ def segment_images(
         model: a loaded SegGPT (shared between requests; a fresh `Segmenter` holds this request's prompts).
         prompts: the page's prompt slots (unused slots are skipped).
         queries: paths of the uploaded query images.
-        options: type token, ensemble and resize mode.
+        options: type token, ensemble, resize mode and tuning steps.
         limits: the server's limits.
         out_dir: an empty folder for this request's files.
         dtype: precision, as `Segmenter` takes it: "auto" (default: bf16 where the hardware runs it fast, else
@@ -174,6 +177,10 @@ def segment_images(
             f"{len(queries)} query images; this server segments at most {limits.max_queries} per request "
             "(--max-queries)"
         )
+    if not 0 <= options.tune_steps <= limits.max_tune_steps:
+        raise ValueError(
+            f"{options.tune_steps} tuning steps; this server tunes 0 to {limits.max_tune_steps} (--max-tune-steps)"
+        )
     images, masks, all_painted, notes = read_prompts(prompts, limits)
     query_images = []
     for j, path in enumerate(queries):
@@ -183,7 +190,12 @@ def segment_images(
     segmenter = Segmenter(
         model, seg_type=options.seg_type, ensemble=options.ensemble, resize=options.resize, dtype=dtype
     )
-    segmenter.set_prompts(images, masks)
+    if options.tune_steps:
+        precision = dtype if dtype in ("fp32", "bf16") else "auto"  # tuning needs gradients: no int8 or fp16
+        config = TuneConfig(steps=options.tune_steps, precision=precision)  # type: ignore[arg-type]
+        segmenter.set_tuned_prompt(tune_prompt(model, prompt_dataset(list(zip(images, masks))), config))
+    else:
+        segmenter.set_prompts(images, masks)
     colours = segmenter.colours
     if all_painted:  # show each class in the colour of the brush that painted it
         colours = np.concatenate([colours[:1], BRUSH_COLOURS[segmenter.class_ids - 1]])

@@ -6,25 +6,28 @@ every `ValueError` those raise (a bad upload) becomes a `gr.Error`: a one-line m
 
 from __future__ import annotations
 
-import functools
-import html
-import shutil
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import gradio as gr
 import numpy as np
 
 from seggpt import SegGPT
 from seggpt.app.images import ImageOptions, PromptUpload, legend_html, segment_images
-from seggpt.app.uploads import BRUSH_COLOURS, BRUSH_NAMES, Limits
+from seggpt.app.uploads import BRUSH_NAMES, Limits
 from seggpt.app.videos import first_frame, segment_video
+from seggpt.app.widgets import (
+    KEEP_RESULTS_S,
+    PROGRESS,
+    TUNING_PROGRESS,
+    mask_painter,
+    painted_layers,
+    request_folder,
+    user_errors,
+)
 
 PROMPT_SLOTS = 3  # prompt image + mask pairs on the page; the first is open, the others folded
-KEEP_RESULTS_S = 3600  # a request's files are deleted this long after it
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"  # present in a source checkout
 EXAMPLE_SETS = (  # folder under EXAMPLES (prompt_<i>.png + prompt_<i>_mask.png, queries/), type, label
     ("nuclei", "instance", "nuclei (microscopy, the README's Quick start): two prompts, four queries"),
@@ -37,55 +40,6 @@ one click."""
 VIDEO_INTRO = """Upload a short video (or its frames), then paint the objects on its first frame (one colour per
 object) or upload the first frame's mask; the model follows them through the video (first frame + the last K
 predicted frames as prompts)."""
-PROGRESS = gr.Progress()  # Gradio passes each call its own tracker in place of a parameter with this default
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def user_errors(fn: F) -> F:
-    """Turn a `ValueError` (a bad upload) into a `gr.Error`: one line in the page, no stack trace."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (ValueError, FileNotFoundError) as err:
-            raise gr.Error(html.escape(" ".join(str(err).split())), print_exception=False) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def request_folder(root: Path) -> Path:
-    """A fresh folder for one request's files; folders of requests older than KEEP_RESULTS_S are deleted."""
-    root.mkdir(parents=True, exist_ok=True)
-    for old in root.iterdir():
-        if old.is_dir() and time.time() - old.stat().st_mtime > KEEP_RESULTS_S:
-            shutil.rmtree(old, ignore_errors=True)
-    return Path(tempfile.mkdtemp(dir=root, prefix="request-"))
-
-
-def _layers(editor: dict[str, Any] | None) -> list[np.ndarray]:
-    """The painted layers of an ImageEditor value (none when nothing was painted)."""
-    return [layer for layer in (editor or {}).get("layers") or [] if layer is not None]
-
-
-def _brush() -> gr.Brush:
-    colours = ["#{:02x}{:02x}{:02x}".format(*c) for c in BRUSH_COLOURS.tolist()]
-    return gr.Brush(colors=colours, default_color=colours[0], color_mode="fixed")  # type: ignore[arg-type]
-
-
-def _mask_painter(label: str, elem_id: str) -> gr.ImageEditor:
-    return gr.ImageEditor(
-        label=label,
-        elem_id=elem_id,
-        type="numpy",
-        format="png",
-        sources=(),
-        transforms=(),
-        brush=_brush(),
-        eraser=gr.Eraser(),
-        layers=False,
-        height=320,
-    )
 
 
 def _prompt_slot(number: int) -> tuple[gr.Image, gr.ImageEditor, gr.File]:
@@ -99,7 +53,7 @@ def _prompt_slot(number: int) -> tuple[gr.Image, gr.ImageEditor, gr.File]:
         elem_id=f"prompt-{number}-image",
     )
     with gr.Tab("Paint the mask"):
-        painter = _mask_painter(
+        painter = mask_painter(
             f"Prompt {number} mask: " + ", ".join(f"{n} = class {k + 1}" for k, n in enumerate(BRUSH_NAMES)),
             f"prompt-{number}-painter",
         )
@@ -134,6 +88,16 @@ def _image_tab(model: SegGPT, limits: Limits, dtype: str, work_dir: Path) -> Non
                 seg_type = gr.Radio(["instance", "semantic"], value="instance", label="Type")
                 ensemble = gr.Radio(["feature", "spatial", "none"], value="feature", label="Ensemble")
                 resize = gr.Radio(["stretch", "pad"], value="stretch", label="Resize")
+            tune = gr.Slider(
+                0,
+                max(limits.max_tune_steps, 1),
+                value=0,
+                step=10,
+                label="Tune first: steps (0 = the examples in context; 50-300 learn a prompt from them, for better "
+                "answers: about 1.2 s a step with the default model on 2 CPU cores)",
+                visible=limits.max_tune_steps > 0,
+                elem_id="tune-steps",
+            )
             button = gr.Button("Segment", variant="primary", elem_id="segment-images")
             gallery = gr.Gallery(label="Overlays", columns=2, height="auto", format="png", elem_id="overlays")
             legend = gr.HTML(elem_id="legend")
@@ -152,21 +116,27 @@ def _image_tab(model: SegGPT, limits: Limits, dtype: str, work_dir: Path) -> Non
             )
 
     @user_errors
-    def run(*values: Any) -> tuple[list[tuple[np.ndarray, str]], str, list[str], str]:
-        *slot_values, query_files, seg, ens, fit = values
+    def run(*values: Any, progress: gr.Progress = TUNING_PROGRESS) -> tuple[list[Any], str, list[str], str]:
+        *slot_values, query_files, seg, ens, fit, steps = values
         prompts = [
-            PromptUpload(image, mask, _layers(editor))
+            PromptUpload(image, mask, painted_layers(editor))
             for image, editor, mask in zip(slot_values[0::3], slot_values[1::3], slot_values[2::3])
         ]
         result = segment_images(
-            model, prompts, query_files or [], ImageOptions(seg, ens, fit), limits, request_folder(work_dir), dtype
+            model,
+            prompts,
+            query_files or [],
+            ImageOptions(seg, ens, fit, int(steps)),
+            limits,
+            request_folder(work_dir),
+            dtype,
         )
         overlays = [(q.overlay, q.name) for q in result.queries]
         downloads = [str(f) for q in result.queries for f in q.files]
         text = "\n".join(f"- {n}" for n in result.notes)
         return overlays, legend_html(result.class_ids, result.colours), downloads, text
 
-    inputs = [c for slot in slots for c in slot] + [queries, seg_type, ensemble, resize]
+    inputs = [c for slot in slots for c in slot] + [queries, seg_type, ensemble, resize, tune]
     button.click(run, inputs=inputs, outputs=[gallery, legend, files, notes], api_name="segment_images")
 
 
@@ -180,7 +150,7 @@ def _video_tab(model: SegGPT, limits: Limits, dtype: str, work_dir: Path) -> Non
                 file_types=["video", "image"],
             )
             with gr.Tab("Paint the first frame's objects"):
-                painter = _mask_painter(
+                painter = mask_painter(
                     "First frame: " + ", ".join(f"{n} = object {k + 1}" for k, n in enumerate(BRUSH_NAMES)),
                     "video-painter",
                 )
@@ -214,10 +184,10 @@ def _video_tab(model: SegGPT, limits: Limits, dtype: str, work_dir: Path) -> Non
         def on_frame(done: int, total: int | None) -> None:
             progress((done, total), desc="segmenting", unit="frames")
 
+        layers, folder = painted_layers(editor), request_folder(work_dir)
         result = segment_video(
-            model, paths or [], mask_file, _layers(editor), int(k), limits, request_folder(work_dir), on_frame, dtype,
-            keep_first=bool(keep),
-        )  # fmt: skip
+            model, paths or [], mask_file, layers, int(k), limits, folder, on_frame, dtype, keep_first=bool(keep)
+        )
         ids = ", ".join(str(i) for i in result.object_ids.tolist())
         text = "\n".join([f"- {result.frames} frames, objects {ids}", *(f"- {n}" for n in result.notes)])
         return str(result.overlay), str(result.archive), text

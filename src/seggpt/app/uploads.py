@@ -36,6 +36,7 @@ class Limits:
         max_frames: frames of a video segmented at most; a longer video is cut there.
         max_classes: classes (image tab) or objects (video tab) in the prompt masks at most.
         max_queries: query images in one request at most.
+        max_tune_steps: in-context tuning steps one request may ask for before segmenting (0: no tuning).
     """
 
     max_upload_mb: float = 20.0
@@ -43,11 +44,14 @@ class Limits:
     max_frames: int = 100
     max_classes: int = 16
     max_queries: int = 16
+    max_tune_steps: int = 300
 
     def __post_init__(self) -> None:
         for name in ("max_upload_mb", "max_side", "max_frames", "max_classes", "max_queries"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.max_tune_steps < 0:
+            raise ValueError(f"max_tune_steps must be >= 0, got {self.max_tune_steps}")
 
 
 def display_name(path: str | Path) -> str:

@@ -49,6 +49,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=int, default=100, metavar="N", help="videos are cut after N frames (100)")
     p.add_argument("--max-classes", type=int, default=16, metavar="N", help="classes or video objects at most (16)")
     p.add_argument("--max-queries", type=int, default=16, metavar="N", help="query images per request at most (16)")
+    p.add_argument(
+        "--max-tune-steps",
+        type=int,
+        default=300,
+        metavar="N",
+        help="in-context tuning steps a request may ask for before segmenting (300; 0 turns tuning off)",
+    )
     p.set_defaults(run=run)
     return p
 
@@ -67,7 +74,9 @@ def run(args: argparse.Namespace) -> int:
     from seggpt.app import Limits, build_app, launch
 
     try:
-        limits = Limits(args.max_upload_mb, args.max_side, args.max_frames, args.max_classes, args.max_queries)
+        limits = Limits(
+            args.max_upload_mb, args.max_side, args.max_frames, args.max_classes, args.max_queries, args.max_tune_steps
+        )
     except ValueError as err:
         raise ValueError(f"--{str(err).replace('_', '-')}") from None
     try:

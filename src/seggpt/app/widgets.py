@@ -1,0 +1,69 @@
+"""What both tabs of the page use: one-line errors, per-request folders, progress trackers and the mask painter."""
+
+from __future__ import annotations
+
+import functools
+import html
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import gradio as gr
+import numpy as np
+
+from seggpt.app.uploads import BRUSH_COLOURS
+
+KEEP_RESULTS_S = 3600  # a request's files are deleted this long after it
+PROGRESS = gr.Progress()  # Gradio passes each call its own tracker in place of a parameter with this default
+TUNING_PROGRESS = gr.Progress(track_tqdm=True)  # the same for a call whose progress is a tqdm bar (tuning)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(fn: F) -> F:
+    """Turn a `ValueError` (a bad upload) into a `gr.Error`: one line in the page, no stack trace."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ValueError, FileNotFoundError) as err:
+            raise gr.Error(html.escape(" ".join(str(err).split())), print_exception=False) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def request_folder(root: Path) -> Path:
+    """A fresh folder for one request's files; folders of requests older than KEEP_RESULTS_S are deleted."""
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.iterdir():
+        if old.is_dir() and time.time() - old.stat().st_mtime > KEEP_RESULTS_S:
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(dir=root, prefix="request-"))
+
+
+def painted_layers(editor: dict[str, Any] | None) -> list[np.ndarray]:
+    """The painted layers of an ImageEditor value (none when nothing was painted)."""
+    return [layer for layer in (editor or {}).get("layers") or [] if layer is not None]
+
+
+def brush() -> gr.Brush:
+    colours = ["#{:02x}{:02x}{:02x}".format(*c) for c in BRUSH_COLOURS.tolist()]
+    return gr.Brush(colors=colours, default_color=colours[0], color_mode="fixed")  # type: ignore[arg-type]
+
+
+def mask_painter(label: str, elem_id: str) -> gr.ImageEditor:
+    return gr.ImageEditor(
+        label=label,
+        elem_id=elem_id,
+        type="numpy",
+        format="png",
+        sources=(),
+        transforms=(),
+        brush=brush(),
+        eraser=gr.Eraser(),
+        layers=False,
+        height=320,
+    )
