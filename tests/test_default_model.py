@@ -63,6 +63,28 @@ def test_readme_main_command_finds_the_nuclei(tmp_path: Path) -> None:
     assert model_iou > 0.45 and model_iou > paste_iou + 0.25, (model_iou, paste_iou)
 
 
+def test_readme_tuned_prompt_beats_the_examples_in_context(tmp_path: Path) -> None:
+    """The Quick start's second step, shortened: a prompt tuned on the two nuclei examples (the README runs 300
+    steps of 4 tiles: mean IoU 0.82; here 20 steps of 2: 0.73 measured) answers the four unseen tiles better than
+    the same examples given in context (0.51). Tuning that did not learn, or learned from the wrong masks (the
+    0/255 masks read as anything but one class), stays near the in-context answer or below it."""
+    examples = [(NUCLEI / f"prompt_{i}.png", NUCLEI / f"prompt_{i}_mask.png") for i in range(2)]
+    flags = [arg for image, mask in examples for arg in ("--prompt", str(image), str(mask))]
+    prompt = tmp_path / "nuclei_prompt.safetensors"
+    tune = ["tune", *flags, "--steps", "20", "--batch-size", "2", "--output", str(prompt), "--no-progress"]
+    assert main(tune) == 0
+    queries = sorted((NUCLEI / "queries").glob("*.png"))
+    truths = [np.asarray(Image.open(NUCLEI / "truth" / q.name)) for q in queries]
+    ious = {}
+    for name, given in [("tuned", ["--tuned-prompt", str(prompt)]), ("in context", flags)]:
+        out = tmp_path / name
+        assert main(["segment", *given, "--input", *map(str, queries), "--output", str(out)]) == 0
+        answers = [np.asarray(Image.open(out / q.name)) for q in queries]
+        assert all(set(np.unique(a).tolist()) <= {0, 1} for a in answers)  # the examples' class id, either way
+        ious[name] = float(np.mean([foreground_iou(a, t) for a, t in zip(answers, truths)]))
+    assert ious["tuned"] > 0.65 and ious["tuned"] > ious["in context"] + 0.1, ious
+
+
 @pytest.mark.parametrize("name", ["seggpt-default"])
 def test_video_cli_runs_on_the_default_model(name: str, tmp_path: Path) -> None:
     frames = tmp_path / "frames"
