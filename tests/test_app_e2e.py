@@ -228,6 +228,29 @@ def test_browser_example_is_the_quick_start(url: str, browser: Any, tmp_path: Pa
     np.testing.assert_array_equal(_labels(tmp_path / "downloaded.png"), _labels(expected / "query_1.png"))
 
 
+def test_browser_tune_first_on_the_quick_start(url: str, browser: Any, tmp_path: Path) -> None:
+    """The Quick start example with "Tune first" at 10 steps: the page's labels are those of `seggpt tune --prompt`
+    (10 steps) then `seggpt segment --tuned-prompt` on the same files."""
+    nuclei = EXAMPLES_ROOT / "nuclei"
+    flags = [
+        a for i in (0, 1) for a in ("--prompt", str(nuclei / f"prompt_{i}.png"), str(nuclei / f"prompt_{i}_mask.png"))
+    ]
+    prompt = tmp_path / "prompt.safetensors"
+    assert main(["tune", *flags, "--steps", "10", "--output", str(prompt), "--no-progress"]) == 0
+    query = nuclei / "queries" / "query_1.png"
+    assert main(["segment", "--tuned-prompt", str(prompt), "--input", str(query), "--output", str(tmp_path)]) == 0
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page.goto(url)
+    page.get_by_text("nuclei (microscopy").first.click()
+    page.locator("#queries").get_by_text("query_3", exact=True).first.wait_for()
+    steps = page.locator("#tune-steps input[type=number]")
+    steps.fill("10")
+    steps.press("Enter")
+    _segment_and_download(page, "query_1", tmp_path / "downloaded.png")
+    page.close()
+    np.testing.assert_array_equal(_labels(tmp_path / "downloaded.png"), _labels(tmp_path / "query_1.png"))
+
+
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
