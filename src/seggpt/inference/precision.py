@@ -158,7 +158,7 @@ def quantize_int8(model: nn.Module, keep_fp32: Iterable[nn.Module] = ()) -> nn.M
 
         def convert(layer: nn.Linear) -> nn.Module:
             if id(layer) in kept:
-                return OneDNNLinear.sharing(layer) if onednn_linear_available() else layer
+                return fp32_linear(layer)
             observed = copy.copy(layer)  # from_float reads the qconfig off the module it converts
             observed.qconfig = qconfig  # type: ignore[assignment]
             return DynamicLinear.from_float(observed)
@@ -211,12 +211,18 @@ class OneDNNLinear(nn.Linear):
         return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
 
 
+def fp32_linear(layer: nn.Linear) -> nn.Module:
+    """How an fp32 Linear layer runs for inference on the CPU: as `OneDNNLinear` on its own Parameters where this
+    torch has the operator, else as it is."""
+    return OneDNNLinear.sharing(layer) if onednn_linear_available() else layer
+
+
 def onednn_linears(model: nn.Module) -> nn.Module:
     """`model` with its nn.Linear layers as `OneDNNLinear` (same Parameters): the CPU fp32 runner; `model`
-    itself where it has no nn.Linear."""
-    if not any(type(m) is nn.Linear for m in model.modules()):
+    itself where it has no nn.Linear or this torch lacks the operator."""
+    if not onednn_linear_available() or not any(type(m) is nn.Linear for m in model.modules()):
         return model
-    return _swap_linears(model, OneDNNLinear.sharing)
+    return _swap_linears(model, fp32_linear)
 
 
 def prepare_model(model: nn.Module, precision: Resolved, device: torch.device, compile: bool = False) -> nn.Module:
@@ -231,7 +237,7 @@ def prepare_model(model: nn.Module, precision: Resolved, device: torch.device, c
     runner = model
     if precision == "int8":
         runner = quantize_int8(model, keep_fp32=int8_fp32_modules(model))
-    elif precision == "fp32" and device.type == "cpu" and not compile and onednn_linear_available():
+    elif precision == "fp32" and device.type == "cpu" and not compile:
         runner = onednn_linears(model)
     if compile:
         runner = torch.compile(runner)  # type: ignore[assignment]
