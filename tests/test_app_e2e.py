@@ -93,6 +93,12 @@ def test_image_api_tuning_first_equals_seggpt_tune_then_segment(url: str, tmp_pa
     assert main(["segment", "--tuned-prompt", str(prompt), "--input", str(QUERIES[0]), "--output", str(tmp_path)]) == 0
     page = next(Path(f) for f in files if Path(f).name == f"{QUERIES[0].stem}.png")
     np.testing.assert_array_equal(_labels(page), _labels(tmp_path / f"{QUERIES[0].stem}.png"))
+    learned = next(Path(f) for f in files if Path(f).name == "tuned_prompt.safetensors")  # offered for download
+    assert (
+        main(["segment", "--tuned-prompt", str(learned), "--input", str(QUERIES[0]), "--output", str(tmp_path / "d")])
+        == 0
+    )
+    np.testing.assert_array_equal(_labels(tmp_path / "d" / f"{QUERIES[0].stem}.png"), _labels(page))
     assert "class 3" in legend  # the example's own id, as with the example in context
 
 

@@ -21,6 +21,7 @@ from seggpt.app.uploads import (
     read_mask,
 )
 from seggpt.app.videos import first_mask_labels, open_video, segment_video
+from seggpt.inference import load_tuned_prompt
 from seggpt.tuning import TuneConfig, prompt_dataset, tune_prompt
 
 LIMITS = Limits(max_side=64, max_frames=5, max_classes=3, max_queries=2, max_upload_mb=0.05)
@@ -158,7 +159,12 @@ def test_tuning_first_equals_tune_prompt_then_the_segmenter(
     expected = segmenter.segment([files["query"]])[0]
     np.testing.assert_array_equal(result.queries[0].prediction.labels, expected.labels)
     assert result.class_ids.tolist() == [1]
+    assert result.tuned_prompt is not None and result.tuned_prompt.parent == tmp_path / "a"
+    reloaded = Segmenter(model)
+    reloaded.set_tuned_prompt(load_tuned_prompt(result.tuned_prompt, model))  # the download, as the CLI reads it
+    np.testing.assert_array_equal(reloaded.segment([files["query"]])[0].labels, expected.labels)
     untuned = segment_images(model, prompt, [files["query"]], ImageOptions(), Limits(), tmp_path / "b")
+    assert untuned.tuned_prompt is None and not list((tmp_path / "b").glob("*.safetensors"))
     assert not np.array_equal(untuned.queries[0].prediction.colour, result.queries[0].prediction.colour)
     for limits, steps in [(Limits(max_tune_steps=10), 20), (Limits(max_tune_steps=0), 1), (Limits(), -1)]:
         with pytest.raises(ValueError) as err:

@@ -24,11 +24,20 @@ from seggpt.app.uploads import (
     read_image,
     read_mask,
 )
-from seggpt.inference import Ensemble, Precision, Resize, encode_prompt_masks, output_paths, write_outputs
+from seggpt.inference import (
+    Ensemble,
+    Precision,
+    Resize,
+    encode_prompt_masks,
+    output_paths,
+    save_tuned_prompt,
+    write_outputs,
+)
 from seggpt.model import SegType
 from seggpt.tuning import TuneConfig, prompt_dataset, tune_prompt
 
 DOWNLOADS = ["label", "mask", "rle"]  # output formats offered for download: label PNG, binary masks, COCO RLE
+TUNED_PROMPT_FILE = "tuned_prompt.safetensors"  # the prompt learned when the page tunes first, offered too
 
 
 @dataclass(frozen=True)
@@ -73,12 +82,14 @@ class QueryResult:
 
 @dataclass(frozen=True)
 class ImageResult:
-    """What the page shows: one result per query, the class colours, and notes (e.g. downscaled images)."""
+    """What the page shows: one result per query, the class colours, notes (e.g. downscaled images), and the
+    prompt learned when the page tuned first (a `seggpt tune` file, for `seggpt segment --tuned-prompt`)."""
 
     queries: list[QueryResult]
     class_ids: NDArray[np.int64]
     colours: NDArray[np.uint8]
     notes: list[str]
+    tuned_prompt: Path | None = None
 
 
 def read_prompts(
@@ -190,16 +201,19 @@ def segment_images(
     segmenter = Segmenter(
         model, seg_type=options.seg_type, ensemble=options.ensemble, resize=options.resize, dtype=dtype
     )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tuned_file = None
     if options.tune_steps:
         precision = dtype if dtype in ("fp32", "bf16") else "auto"  # tuning needs gradients: no int8 or fp16
         config = TuneConfig(steps=options.tune_steps, precision=precision)  # type: ignore[arg-type]
-        segmenter.set_tuned_prompt(tune_prompt(model, prompt_dataset(list(zip(images, masks))), config))
+        tuned = tune_prompt(model, prompt_dataset(list(zip(images, masks))), config)
+        tuned_file = save_tuned_prompt(tuned, out_dir / TUNED_PROMPT_FILE)
+        segmenter.set_tuned_prompt(tuned)
     else:
         segmenter.set_prompts(images, masks)
     colours = segmenter.colours
     if all_painted:  # show each class in the colour of the brush that painted it
         colours = np.concatenate([colours[:1], BRUSH_COLOURS[segmenter.class_ids - 1]])
-    out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for path, stem, prediction in zip(queries, unique_stems(queries), segmenter.segment(query_images)):
         if all_painted:  # a Prediction of the same answer, drawn in the brush colours
@@ -207,7 +221,7 @@ def segment_images(
             prediction = Prediction(p.labels, p.colour, p.confidence, p.class_ids, colours, p.query_image)
         files = write_results(out_dir, Path(stem + Path(path).suffix), prediction)
         results.append(QueryResult(display_name(path), prediction.overlay(), prediction, files))
-    return ImageResult(results, segmenter.class_ids, colours, notes)
+    return ImageResult(results, segmenter.class_ids, colours, notes, tuned_file)
 
 
 def legend_html(class_ids: NDArray[np.int64], colours: NDArray[np.uint8]) -> str:

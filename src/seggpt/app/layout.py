@@ -103,7 +103,9 @@ def _image_tab(model: SegGPT, limits: Limits, dtype: str, work_dir: Path) -> Non
             legend = gr.HTML(elem_id="legend")
             notes = gr.Markdown(elem_id="image-notes")
             files = gr.File(
-                label="Downloads: label PNG, binary masks, COCO RLE JSON", file_count="multiple", elem_id="image-files"
+                label="Downloads: label PNG, binary masks, COCO RLE JSON (and the tuned prompt, when tuned first)",
+                file_count="multiple",
+                elem_id="image-files",
             )
     examples = [(EXAMPLES / name, seg, label) for name, seg, label in EXAMPLE_SETS if (EXAMPLES / name).is_dir()]
     if examples:
@@ -133,6 +135,8 @@ def _image_tab(model: SegGPT, limits: Limits, dtype: str, work_dir: Path) -> Non
         )
         overlays = [(q.overlay, q.name) for q in result.queries]
         downloads = [str(f) for q in result.queries for f in q.files]
+        if result.tuned_prompt is not None:  # the learned prompt, for `seggpt segment --tuned-prompt`
+            downloads.append(str(result.tuned_prompt))
         text = "\n".join(f"- {n}" for n in result.notes)
         return overlays, legend_html(result.class_ids, result.colours), downloads, text
 
