@@ -124,6 +124,17 @@ def load_rgb(path: PathLike) -> NDArray[np.uint8]:
     return _rgb_array(image)
 
 
+def as_rgb(image: NDArray[np.uint8] | PathLike, name: str) -> NDArray[np.uint8]:
+    """An image given either way: a path is read with `load_rgb`; an array must be (H, W, 3) uint8 (`name` says
+    which input it is in the error)."""
+    if isinstance(image, str | os.PathLike):
+        return load_rgb(image)
+    array = np.asarray(image)
+    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
+        raise ValueError(f"{name}: expected an (H, W, 3) uint8 RGB image, got {array.shape} {array.dtype}")
+    return array
+
+
 def load_mask(path: PathLike) -> NDArray[Any]:
     """Read a prompt mask, keeping its values: labels stay integers, colour targets stay RGB.
 

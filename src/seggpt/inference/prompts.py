@@ -16,18 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from seggpt.data.io import is_near_binary, is_single_object
-from seggpt.inference.palette import (
-    MIN_COLOUR_DISTANCE,
-    labels_to_colours,
-    min_colour_distance,
-    palette,
-)
+from seggpt.data.io import as_rgb, is_near_binary, is_single_object, load_mask
+from seggpt.inference.palette import MIN_COLOUR_DISTANCE, labels_to_colours, min_colour_distance, palette
 
 MaskType = Literal["auto", "binary", "labels", "colour"]
 MAX_TARGET_COLOURS = 64  # more distinct colours in an RGB target means anti-aliasing or JPEG, not flat classes
@@ -253,3 +249,30 @@ def encode_prompt_masks(
     ]
     targets = [labels_to_colours(np.maximum(index, 0), table) for index in indexes]  # ignore -> black
     return PromptTargets(targets, class_ids, table, indexes)
+
+
+def load_prompts(
+    images: Sequence[NDArray[np.uint8] | str | Path],
+    masks: Sequence[NDArray[Any] | str | Path],
+    *,
+    ignore_value: int | None = None,
+    colours: Mapping[int, Sequence[int]] | None = None,
+    mask_type: MaskType = "auto",
+) -> tuple[list[NDArray[np.uint8]], PromptTargets]:
+    """Example images and their masks, each given as an array or a file path, read and encoded once: what
+    `Segmenter.set_prompts` shows the model and what in-context tuning learns from.
+
+    Returns:
+        The (H, W, 3) uint8 images and their `encode_prompt_masks` targets (errors name the file, or
+        "prompt image i" / "prompt mask i" for arrays).
+    """
+    rgb = [as_rgb(image, f"prompt image {i}") for i, image in enumerate(images)]
+    prompts = encode_prompt_masks(
+        [load_mask(m) if isinstance(m, str | Path) else np.asarray(m) for m in masks],
+        ignore_value=ignore_value,
+        colours=colours,
+        mask_type=mask_type,
+        names=[str(m) if isinstance(m, str | Path) else f"prompt mask {i}" for i, m in enumerate(masks)],
+        image_sizes=[image.shape[:2] for image in rgb],
+    )
+    return rgb, prompts

@@ -12,27 +12,17 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from seggpt.data.io import load_mask, load_rgb
+from seggpt.data.io import as_rgb
 from seggpt.inference.canvas import Resize, denormalize, fit_to_size, tile_grid
 from seggpt.inference.incontext import paint_queries
 from seggpt.inference.precision import AUTOCAST_DTYPES, Precision, prepare_model, resolve_dtype
 from seggpt.inference.prediction import Prediction, Upsample, decode_colour_output
-from seggpt.inference.prompts import MaskType, PromptTargets, encode_prompt_masks
+from seggpt.inference.prompts import MaskType, PromptTargets, load_prompts
 from seggpt.inference.tuned_prompt import TunedPrompt, model_fingerprint
 from seggpt.model.seggpt import SegGPT, SegType, seg_type_code
 
 Ensemble = Literal["feature", "spatial", "none"]
 ImageInput = NDArray[np.uint8] | str | Path
-
-
-def _as_rgb(image: ImageInput, name: str) -> NDArray[np.uint8]:
-    """A path is read with `load_rgb`; an array must be (H, W, 3) uint8."""
-    if isinstance(image, str | Path):
-        return load_rgb(image)
-    array = np.asarray(image)
-    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
-        raise ValueError(f"{name}: expected an (H, W, 3) uint8 RGB image, got {array.shape} {array.dtype}")
-    return array
 
 
 def _refuse_single(items: object, what: str, single_ndim: int) -> None:
@@ -170,16 +160,8 @@ class Segmenter:
             raise ValueError(
                 f"expected one mask per prompt image, got {len(prompt_images)} images and {len(prompt_masks)} masks"
             )
-        names = [str(m) if isinstance(m, str | Path) else f"prompt mask {i}" for i, m in enumerate(prompt_masks)]
-        images = [_as_rgb(image, f"prompt image {i}") for i, image in enumerate(prompt_images)]
-        masks = [load_mask(m) if isinstance(m, str | Path) else np.asarray(m) for m in prompt_masks]
-        prompts = encode_prompt_masks(
-            masks,
-            ignore_value=ignore_value,
-            colours=colours,
-            mask_type=mask_type,
-            names=names,
-            image_sizes=[im.shape[:2] for im in images],
+        images, prompts = load_prompts(
+            prompt_images, prompt_masks, ignore_value=ignore_value, colours=colours, mask_type=mask_type
         )
         if self.ensemble == "spatial":
             image_t = tile_grid(images, self.query_size, self.resize, target=False)[None]
@@ -249,7 +231,7 @@ class Segmenter:
         predictions: list[Prediction] = []
         for start in range(0, len(query_images), batch_size):
             images = [
-                _as_rgb(q, f"query image {start + i}") for i, q in enumerate(query_images[start : start + batch_size])
+                as_rgb(q, f"query image {start + i}") for i, q in enumerate(query_images[start : start + batch_size])
             ]
             prepared = [fit_to_size(im, self.query_size, self.resize, target=False) for im in images]
             queries = torch.stack([p[0] for p in prepared]).to(self.device)

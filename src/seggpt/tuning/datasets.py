@@ -12,9 +12,9 @@ from numpy.typing import NDArray
 
 from seggpt.data import CLASS_LAYOUTS
 from seggpt.data.folder import semantic_folder
-from seggpt.data.io import load_label_map, load_mask, load_rgb
+from seggpt.data.io import load_label_map
 from seggpt.data.sources import Sample, SemanticFolder
-from seggpt.inference.prompts import encode_prompt_masks
+from seggpt.inference.prompts import load_prompts
 from seggpt.tuning.tuner import TuneDataset
 
 PathLike = str | Path
@@ -98,9 +98,9 @@ def prompt_dataset(
 ) -> TuneDataset:
     """Tune on a few examples: what one would give `Segmenter.set_prompts` or `seggpt segment --prompt`.
 
-    The masks are read as prompts are (`encode_prompt_masks`: binary white-on-black is class 1, label maps keep
-    their ids, RGB colour targets number their colours 1..K), so the tuned prompt writes the same class ids as
-    those examples given in context.
+    The examples are read as prompts are (`load_prompts`: a binary white-on-black mask is class 1, label maps
+    keep their ids, RGB colour targets number their colours 1..K), so the tuned prompt writes the same class ids
+    as those examples given in context.
 
     Args:
         pairs: per example, its image ((H, W, 3) uint8 RGB or a path) and mask (any form `encode_prompt_masks`
@@ -113,17 +113,8 @@ def prompt_dataset(
     """
     if not pairs:
         raise ValueError("tuning on examples needs at least one (image, mask) pair")
-    images = [load_rgb(image) if isinstance(image, str | Path) else np.asarray(image) for image, _ in pairs]
-    for i, image in enumerate(images):
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(
-                f"example image {i}: expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}"
-            )
-    prompts = encode_prompt_masks(
-        [load_mask(mask) if isinstance(mask, str | Path) else np.asarray(mask) for _, mask in pairs],
-        ignore_value=ignore_value,
-        names=[str(mask) if isinstance(mask, str | Path) else f"example mask {i}" for i, (_, mask) in enumerate(pairs)],
-        image_sizes=[image.shape[:2] for image in images],
+    images, prompts = load_prompts(
+        [image for image, _ in pairs], [mask for _, mask in pairs], ignore_value=ignore_value
     )
     ids = [int(k) for k in prompts.class_ids]
     names = class_names or [f"class {k}" for k in ids]
