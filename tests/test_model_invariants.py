@@ -6,9 +6,11 @@ from collections.abc import Callable
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from conftest import random_canvases
 from seggpt.model import SegGPT, build_seggpt, get_preset
+from seggpt.model.layers import PatchEmbed, resize_abs_pos
 
 ATOL = 1e-5
 ModelFactory = Callable[..., SegGPT]
@@ -192,3 +194,20 @@ def test_shared_query_has_gradients_equal_to_the_plain_ensemble(tiny_model: Mode
         out.square().sum().backward()
         grads.append(prompt.grad)
     torch.testing.assert_close(grads[1], grads[0], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize(("size", "grid"), [(14, (56, 28)), (14, (7, 9)), (4, (4, 6))])
+def test_position_table_resize_equals_bicubic_interpolation(size: int, grid: tuple[int, int]) -> None:
+    table = torch.randn(1, 1 + size * size, 24, generator=torch.Generator().manual_seed(0))
+    grid_first = table[:, 1:].reshape(1, size, size, -1).permute(0, 3, 1, 2)
+    expected = F.interpolate(grid_first, size=grid, mode="bicubic", align_corners=False).permute(0, 2, 3, 1)
+    torch.testing.assert_close(resize_abs_pos(table, True, grid), expected, atol=2e-6, rtol=0)
+
+
+def test_patch_embedding_equals_its_strided_convolution() -> None:
+    embed = PatchEmbed(3, 32, 8)
+    for shape in [(2, 3, 64, 32), (1, 3, 70, 45)]:  # the second leaves a remainder, which both drop
+        x = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            expected = embed.proj(x).permute(0, 2, 3, 1)
+            torch.testing.assert_close(embed(x), expected, atol=1e-5, rtol=0)
