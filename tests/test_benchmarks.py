@@ -117,3 +117,26 @@ def test_bench_pairs_times_the_training_stream_and_digests_it_the_same_way_twice
     assert rows[0]["digest"] == rows[1]["digest"] and len(rows[0]["digest"]) == 16  # a seed-deterministic stream
     done = _script("bench_pairs.py", "--set", "data.synthetic=true", "--set", "data.synthetic_seed=1", "--pairs", 1)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "synthetic_seed" in done.stderr  # refused
+
+
+def test_bench_model_compares_ours_with_transformers_on_the_same_weights(tmp_path: Path) -> None:
+    out = tmp_path / "model.json"
+    args = ["--device", "cpu", "--preset", "seggpt-test", "--dtypes", "fp32", "--batch", 1, "--warmup", 1]
+    done = _script("bench_model.py", *args, "--repeats", 1, "--json", out)
+    assert done.returncode == 0, done.stderr
+    rows = {row["variant"]: row for row in json.loads(out.read_text())["rows"]}
+    assert set(rows) == {"ours", "transformers"} and all(row["ms"] > 0 for row in rows.values())
+    assert rows["ours"]["max_abs_diff"] <= 1e-5 and rows["ours"]["speedup"] > 0  # the same model, two codes
+
+
+def test_profile_model_reports_each_implementation(tmp_path: Path) -> None:
+    out = tmp_path / "profile.json"
+    args = ["--device", "cpu", "--preset", "seggpt-test", "--dtype", "fp32", "--batch", 1, "--warmup", 1]
+    done = _script("profile_model.py", *args, "--repeats", 1, "--top", 4, "--json", out)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(out.read_text())["results"]
+    assert [r["variant"] for r in results] == ["ours", "transformers"]
+    for result in results:
+        assert result["wall_ms"] > 0 and 0 < len(result["top"]) <= 4
+        assert all(0 < row["share"] <= 1 for row in result["top"])
+    assert "ours:" in done.stdout and "transformers:" in done.stdout
