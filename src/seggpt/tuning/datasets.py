@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from seggpt.data import CLASS_LAYOUTS
 from seggpt.data.folder import semantic_folder
-from seggpt.data.io import load_label_map
+from seggpt.data.io import label_values, load_label_map
 from seggpt.data.sources import Sample, SemanticFolder
 from seggpt.inference.prompts import load_prompts
 from seggpt.tuning.tuner import TuneDataset
@@ -24,7 +24,7 @@ def folder_classes(source: SemanticFolder) -> list[int]:
     """The class labels (>= 1) present in a folder dataset's masks."""
     present: set[int] = set()
     for _, mask_path in source.files:
-        present |= set(np.unique(load_label_map(mask_path)).tolist())
+        present |= set(label_values(load_label_map(mask_path)).tolist())
     return sorted(v for v in present if v >= 1 and v not in source.ignore_values)
 
 
