@@ -8,6 +8,7 @@ is installed. `SEGGPT_APP_SCREENSHOT=docs/app.png` saves its screenshot of the f
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import zipfile
@@ -86,6 +87,10 @@ def test_image_api_tuning_first_equals_seggpt_tune_then_segment(url: str, tmp_pa
     _, legend, files, _ = client.predict(
         *slots, [handle_file(QUERIES[0])], "semantic", "feature", "stretch", 3, api_name="/segment_images"
     )
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/segment_images"]
+    names = [p["parameter_name"] for p in api["parameters"]]  # named for gradio_client's keyword arguments
+    assert names[:3] == ["prompt_1_image", "prompt_1_painted", "prompt_1_mask"]
+    assert names[-2:] == ["resize", "tune_steps"]
     prompt = tmp_path / "prompt.safetensors"
     assert (
         main(["tune", "--prompt", str(image), str(mask), "--steps", "3", "--output", str(prompt), "--no-progress"]) == 0
@@ -171,9 +176,12 @@ def _open_page(browser: Any, url: str, prompt: Path, queries: list[Path]) -> Any
     return page
 
 
-def _segment_and_download(page: Any, stem: str, path: Path) -> None:
-    """Click Segment, wait for the overlays, download `<stem>.png` (the label map) to `path`."""
+def _segment_and_download(page: Any, stem: str, path: Path, progress: str | None = None) -> None:
+    """Click Segment (and see `progress`, a regular expression, on the page while it runs), wait for the overlays,
+    download `<stem>.png` (the label map) to `path`."""
     page.locator("#segment-images").click()
+    if progress is not None:
+        page.get_by_text(re.compile(progress)).first.wait_for(timeout=60_000)
     page.locator("#overlays img").first.wait_for(timeout=120_000)
     with page.expect_download() as download:
         page.locator(f'#image-files a[download="{stem}.png"]').click()
@@ -252,7 +260,7 @@ def test_browser_tune_first_on_the_quick_start(url: str, browser: Any, tmp_path:
     steps = page.locator("#tune-steps input[type=number]")
     steps.fill("10")
     steps.press("Enter")
-    _segment_and_download(page, "query_1", tmp_path / "downloaded.png")
+    _segment_and_download(page, "query_1", tmp_path / "downloaded.png", progress=r"\d+/10 steps")  # tuning's bar
     page.close()
     np.testing.assert_array_equal(_labels(tmp_path / "downloaded.png"), _labels(tmp_path / "query_1.png"))
 

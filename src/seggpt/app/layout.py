@@ -25,6 +25,7 @@ from seggpt.app.widgets import (
     painted_layers,
     request_folder,
     user_errors,
+    with_progress,
 )
 
 PROMPT_SLOTS = 3  # prompt image + mask pairs on the page; the first is open, the others folded
@@ -118,8 +119,8 @@ def _image_tab(model: SegGPT, limits: Limits, dtype: str, work_dir: Path) -> Non
             )
 
     @user_errors
-    def run(*values: Any, progress: gr.Progress = TUNING_PROGRESS) -> tuple[list[Any], str, list[str], str]:
-        *slot_values, query_files, seg, ens, fit, steps = values
+    def run(values: list[Any], progress: gr.Progress) -> tuple[list[Any], str, list[str], str]:
+        *slot_values, query_files, seg, ens, fit, steps = values  # tuning's tqdm bar shows through `progress`
         prompts = [
             PromptUpload(image, mask, painted_layers(editor))
             for image, editor, mask in zip(slot_values[0::3], slot_values[1::3], slot_values[2::3])
@@ -141,7 +142,9 @@ def _image_tab(model: SegGPT, limits: Limits, dtype: str, work_dir: Path) -> Non
         return overlays, legend_html(result.class_ids, result.colours), downloads, text
 
     inputs = [c for slot in slots for c in slot] + [queries, seg_type, ensemble, resize, tune]
-    button.click(run, inputs=inputs, outputs=[gallery, legend, files, notes], api_name="segment_images")
+    names = [f"prompt_{n}_{part}" for n in range(1, PROMPT_SLOTS + 1) for part in ("image", "painted", "mask")]
+    event = with_progress(run, [*names, "queries", "seg_type", "ensemble", "resize", "tune_steps"], TUNING_PROGRESS)
+    button.click(event, inputs=inputs, outputs=[gallery, legend, files, notes], api_name="segment_images")
 
 
 def _video_tab(model: SegGPT, limits: Limits, dtype: str, work_dir: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import html
+import inspect
 import shutil
 import tempfile
 import time
@@ -33,6 +34,25 @@ def user_errors(fn: F) -> F:
             raise gr.Error(html.escape(" ".join(str(err).split())), print_exception=False) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def with_progress(
+    fn: Callable[[list[Any], gr.Progress], Any], names: list[str], progress: gr.Progress
+) -> Callable[..., Any]:
+    """`fn(values, progress)` as an event function of one input per name that Gradio gives a progress tracker.
+
+    Gradio looks for a `gr.Progress` default only among named positional parameters, before any `*args`: a
+    `run(*values, progress=...)` never got a tracker (the image tab's tuning showed no progress). The event
+    function therefore declares the `names` (which the API page and `gradio_client` show) and then `progress`."""
+
+    def event(*args: Any) -> Any:
+        *values, tracker = args
+        return fn(values, tracker)
+
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = [inspect.Parameter(name, kind) for name in names] + [inspect.Parameter("progress", kind, default=progress)]
+    event.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    return event
 
 
 def request_folder(root: Path) -> Path:
