@@ -7,6 +7,8 @@ from collections.abc import Callable
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import random_canvases
 from seggpt.model import SegGPT, build_seggpt, get_preset
@@ -196,9 +198,11 @@ def test_shared_query_has_gradients_equal_to_the_plain_ensemble(tiny_model: Mode
     torch.testing.assert_close(grads[1], grads[0], atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize(("size", "grid"), [(14, (56, 28)), (14, (7, 9)), (4, (4, 6))])
-def test_position_table_resize_equals_bicubic_interpolation(size: int, grid: tuple[int, int]) -> None:
-    table = torch.randn(1, 1 + size * size, 24, generator=torch.Generator().manual_seed(0))
+@settings(max_examples=40, deadline=None)
+@given(size=st.integers(1, 20), grid=st.tuples(st.integers(1, 64), st.integers(1, 64)), seed=st.integers(0, 99))
+def test_position_table_resize_equals_bicubic_interpolation(size: int, grid: tuple[int, int], seed: int) -> None:
+    """Up- and downsizing, square or not, down to a 1x1 table or grid (the two products vs F.interpolate)."""
+    table = torch.randn(1, 1 + size * size, 24, generator=torch.Generator().manual_seed(seed))
     grid_first = table[:, 1:].reshape(1, size, size, -1).permute(0, 3, 1, 2)
     expected = F.interpolate(grid_first, size=grid, mode="bicubic", align_corners=False).permute(0, 2, 3, 1)
     torch.testing.assert_close(resize_abs_pos(table, True, grid), expected, atol=2e-6, rtol=0)
