@@ -265,6 +265,34 @@ def test_browser_tune_first_on_the_quick_start(url: str, browser: Any, tmp_path:
     np.testing.assert_array_equal(_labels(tmp_path / "downloaded.png"), _labels(tmp_path / "query_1.png"))
 
 
+def test_browser_video_uploads_segments_and_downloads(url: str, browser: Any, tmp_path: Path) -> None:
+    """The video tab in a real browser: frames and the first-frame mask uploaded, a frames-done counter while it
+    runs, and the zipped PNGs equal to `seggpt video`'s on the same files (the page's defaults: K = 8, first kept)."""
+    frames, mask = _write_frames(tmp_path / "frames", count=12)
+    argv = ["video", "--input", str(tmp_path / "frames"), "--first-mask", str(mask), "--output", str(tmp_path / "cli")]
+    assert main([*argv, "--device", "cpu"]) == 0
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page.goto(url)
+    page.get_by_role("tab", name="Video").click()
+    page.locator("#video-input input[type=file]").set_input_files(frames)
+    page.get_by_role("tab", name="Upload the first-frame mask").click()
+    page.locator("#video-first-mask input[type=file]").set_input_files(mask)
+    page.locator("#segment-video").click()
+    page.get_by_text(re.compile(r"\d+/12 frames")).first.wait_for(timeout=60_000)  # the progress bar
+    link = page.locator("#video-archive a[download]").first
+    link.wait_for(timeout=120_000)
+    with page.expect_download() as download:
+        link.click()
+    download.value.save_as(tmp_path / "page.zip")
+    assert "12 frames, objects 1" in page.locator("#video-notes").inner_text()
+    page.close()
+    with zipfile.ZipFile(tmp_path / "page.zip") as zipped:
+        assert sorted(n for n in zipped.namelist() if n.endswith(".png")) == [f.name for f in frames]
+        for frame in frames:
+            with zipped.open(frame.name) as png:
+                np.testing.assert_array_equal(_labels(png), _labels(tmp_path / "cli" / frame.name))
+
+
 @pytest.mark.parametrize(
     ("argv", "words"),
     [

@@ -155,6 +155,7 @@ def _video_tab(model: SegGPT, limits: Limits, dtype: str, work_dir: Path) -> Non
                 label=f"A video file, or its frames as images (at most {limits.max_frames} frames are segmented)",
                 file_count="multiple",
                 file_types=["video", "image"],
+                elem_id="video-input",
             )
             with gr.Tab("Paint the first frame's objects"):
                 painter = mask_painter(
@@ -163,7 +164,9 @@ def _video_tab(model: SegGPT, limits: Limits, dtype: str, work_dir: Path) -> Non
                 )
             with gr.Tab("Upload the first-frame mask"):
                 mask = gr.File(
-                    label="First-frame mask (indexed PNG of object ids, or white on black)", file_types=["image"]
+                    label="First-frame mask (indexed PNG of object ids, or white on black)",
+                    file_types=["image"],
+                    elem_id="video-first-mask",
                 )
             memory = gr.Slider(1, 16, value=8, step=1, label="Memory K (recent frames kept as prompts)")
             keep_first = gr.Checkbox(
@@ -172,8 +175,10 @@ def _video_tab(model: SegGPT, limits: Limits, dtype: str, work_dir: Path) -> Non
             button = gr.Button("Segment video", variant="primary", elem_id="segment-video")
         with gr.Column(scale=1):
             overlay = gr.Video(label="Overlay", elem_id="video-overlay")
-            archive = gr.File(label="Results: one indexed PNG per frame (DAVIS format), zipped")
-            notes = gr.Markdown()
+            archive = gr.File(
+                label="Results: one indexed PNG per frame (DAVIS format), zipped", elem_id="video-archive"
+            )
+            notes = gr.Markdown(elem_id="video-notes")
 
     @user_errors
     def show_first_frame(paths: list[str] | None) -> np.ndarray | None:
