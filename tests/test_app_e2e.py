@@ -153,6 +153,9 @@ def test_video_api_equals_seggpt_video(url: str, tmp_path: Path, memory: int, ke
     with av.open(overlay["video"] if isinstance(overlay, dict) else overlay) as container:
         assert sum(1 for _ in container.decode(video=0)) == len(frames)
     assert "4 frames, objects 1" in notes
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/segment_video"]
+    names = [p["parameter_name"] for p in api["parameters"]]
+    assert names == ["video", "first_frame_painted", "first_mask", "memory", "keep_first"]
 
 
 @pytest.fixture(scope="module")

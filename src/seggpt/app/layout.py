@@ -185,20 +185,20 @@ def _video_tab(model: SegGPT, limits: Limits, dtype: str, work_dir: Path) -> Non
         return first_frame(paths, limits, request_folder(work_dir)) if paths else None
 
     @user_errors
-    def run(
-        paths: list[str] | None,
-        editor: dict | None,
-        mask_file: str | None,
-        k: float,
-        keep: bool,
+    def run(  # the parameter names are /segment_video's in the API (gradio_client keywords)
+        video: list[str] | None,
+        first_frame_painted: dict | None,
+        first_mask: str | None,
+        memory: float,
+        keep_first: bool,
         progress: gr.Progress = PROGRESS,
     ) -> tuple[str, str, str]:
         def on_frame(done: int, total: int | None) -> None:
             progress((done, total), desc="segmenting", unit="frames")
 
-        layers, folder = painted_layers(editor), request_folder(work_dir)
+        layers, folder = painted_layers(first_frame_painted), request_folder(work_dir)
         result = segment_video(
-            model, paths or [], mask_file, layers, int(k), limits, folder, on_frame, dtype, keep_first=bool(keep)
+            model, video or [], first_mask, layers, int(memory), limits, folder, on_frame, dtype, bool(keep_first)
         )
         ids = ", ".join(str(i) for i in result.object_ids.tolist())
         text = "\n".join([f"- {result.frames} frames, objects {ids}", *(f"- {n}" for n in result.notes)])
