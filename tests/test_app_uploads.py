@@ -128,19 +128,23 @@ def test_segment_images_equals_the_segmenter(
     files: dict[str, Path], tiny_model: Callable[..., SegGPT], tmp_path: Path
 ) -> None:
     model = tiny_model()
+    counts: list[tuple[int, int | None]] = []
     result = segment_images(
         model,
         [PromptUpload(files["image"], files["mask"])],
-        [files["query"], files["query"]],
+        [files["query"]] * 6,
         ImageOptions(seg_type="semantic"),
         Limits(),
         tmp_path / "out",
+        on_query=lambda done, total: counts.append((done, total)),
     )
+    assert counts == [(0, 6), (4, 6), (6, 6)]  # before each of the segmenter's batches of 4, and at the end
     segmenter = Segmenter(model, seg_type="semantic")
     segmenter.set_prompts([files["image"]], [files["mask"]])
     expected = segmenter.segment([files["query"]])[0]
     names = [[f.name for f in q.files] for q in result.queries]
-    assert names == [["q.png", "q_mask_1.png", "q.json"], ["q_2.png", "q_2_mask_1.png", "q_2.json"]]
+    assert names[:2] == [["q.png", "q_mask_1.png", "q.json"], ["q_2.png", "q_2_mask_1.png", "q_2.json"]]
+    assert len(names) == 6
     for query in result.queries:
         np.testing.assert_array_equal(np.asarray(Image.open(query.files[0])), expected.labels)
         np.testing.assert_array_equal(query.overlay, expected.overlay())

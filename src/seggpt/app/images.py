@@ -19,6 +19,7 @@ from seggpt import Prediction, SegGPT, Segmenter
 from seggpt.app.uploads import (
     BRUSH_COLOURS,
     Limits,
+    ProgressCallback,
     display_name,
     painted_labels,
     read_image,
@@ -162,6 +163,7 @@ def segment_images(
     limits: Limits,
     out_dir: Path,
     dtype: Precision | str = "auto",
+    on_query: ProgressCallback | None = None,
 ) -> ImageResult:
     """Segment the query files like the prompts; write label PNGs, binary masks and COCO RLE JSON to `out_dir`.
 
@@ -174,6 +176,7 @@ def segment_images(
         out_dir: an empty folder for this request's files.
         dtype: precision, as `Segmenter` takes it: "auto" (default: bf16 where the hardware runs it fast, else
             fp32), "fp32", "bf16", "fp16" (GPU) or "int8" (CPU).
+        on_query: called with (queries done, total) before each batch of the segmenter and at the end.
 
     Returns:
         ImageResult with one QueryResult per query, in upload order.
@@ -214,13 +217,20 @@ def segment_images(
     colours = segmenter.colours
     if all_painted:  # show each class in the colour of the brush that painted it
         colours = np.concatenate([colours[:1], BRUSH_COLOURS[segmenter.class_ids - 1]])
-    results = []
-    for path, stem, prediction in zip(queries, unique_stems(queries), segmenter.segment(query_images)):
+    predictions: list[Prediction] = []
+    for start in range(0, len(query_images), segmenter.batch_size):  # the segmenter's own batches, counted
+        if on_query is not None:
+            on_query(start, len(query_images))
+        predictions += segmenter.segment(query_images[start : start + segmenter.batch_size])
+    results: list[QueryResult] = []
+    for path, stem, prediction in zip(queries, unique_stems(queries), predictions):
         if all_painted:  # a Prediction of the same answer, drawn in the brush colours
             p = prediction
             prediction = Prediction(p.labels, p.colour, p.confidence, p.class_ids, colours, p.query_image)
         files = write_results(out_dir, Path(stem + Path(path).suffix), prediction)
         results.append(QueryResult(display_name(path), prediction.overlay(), prediction, files))
+    if on_query is not None:
+        on_query(len(results), len(queries))
     return ImageResult(results, segmenter.class_ids, colours, notes, tuned_file)
 
 

@@ -120,11 +120,15 @@ def _image_tab(model: SegGPT, limits: Limits, dtype: str, work_dir: Path) -> Non
 
     @user_errors
     def run(values: list[Any], progress: gr.Progress) -> tuple[list[Any], str, list[str], str]:
-        *slot_values, query_files, seg, ens, fit, steps = values  # tuning's tqdm bar shows through `progress`
+        *slot_values, query_files, seg, ens, fit, steps = values  # tuning's tqdm bar shows through `progress` too
         prompts = [
             PromptUpload(image, mask, painted_layers(editor))
             for image, editor, mask in zip(slot_values[0::3], slot_values[1::3], slot_values[2::3])
         ]
+
+        def on_query(done: int, total: int | None) -> None:
+            progress((done, total), desc="segmenting", unit="queries")
+
         result = segment_images(
             model,
             prompts,
@@ -133,6 +137,7 @@ def _image_tab(model: SegGPT, limits: Limits, dtype: str, work_dir: Path) -> Non
             limits,
             request_folder(work_dir),
             dtype,
+            on_query,
         )
         overlays = [(q.overlay, q.name) for q in result.queries]
         downloads = [str(f) for q in result.queries for f in q.files]

@@ -6,7 +6,7 @@ errors are `ValueError`s whose one-line message names the upload and says what w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,8 @@ from numpy.typing import NDArray
 
 from seggpt.data import load_mask, load_rgb
 from seggpt.inference import nearest_index, resize_image
+
+ProgressCallback = Callable[[int, int | None], None]  # (items done, total or None when unknown): a page's progress
 
 # Brush colours of the mask painter: brush k paints class (or object) k. Far apart, so that the anti-aliased
 # edges of a stroke still decode to the brush that drew them.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from seggpt import SegGPT, VideoSegmenter
 from seggpt.app.uploads import (
     BRUSH_COLOURS,
     Limits,
+    ProgressCallback,
     check_same_size,
     check_upload,
     display_name,
@@ -38,8 +39,6 @@ from seggpt.inference import (
     resize_image,
     run_video,
 )
-
-ProgressCallback = Callable[[int, int | None], None]  # (frames done, total frames or None when unknown)
 
 
 @dataclass(frozen=True)
