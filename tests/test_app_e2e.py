@@ -170,10 +170,16 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
-def _open_page(browser: Any, url: str, prompt: Path, queries: list[Path]) -> Any:
-    """A page with the prompt image and the queries uploaded."""
+def _new_page(browser: Any, url: str) -> Any:
+    """The app in a fresh page (downloads accepted)."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     page.goto(url)
+    return page
+
+
+def _open_page(browser: Any, url: str, prompt: Path, queries: list[Path]) -> Any:
+    """A page with the prompt image and the queries uploaded."""
+    page = _new_page(browser, url)
     page.locator("#prompt-1-image input[type=file]").set_input_files(prompt)
     page.locator("#queries input[type=file]").set_input_files(queries)
     return page
@@ -235,8 +241,7 @@ def test_browser_example_is_the_quick_start(url: str, browser: Any, tmp_path: Pa
     prompts = [(nuclei / f"prompt_{i}.png", nuclei / f"prompt_{i}_mask.png") for i in (0, 1)]
     queries = sorted((nuclei / "queries").glob("*.png"))
     expected = _segment_cli(tmp_path / "cli", prompts, queries, "instance")
-    page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    page.goto(url)
+    page = _new_page(browser, url)
     page.get_by_text("nuclei (microscopy").first.click()
     page.locator("#queries").get_by_text("query_3", exact=True).first.wait_for()  # the last query is in
     _segment_and_download(page, "query_1", tmp_path / "downloaded.png")
@@ -256,8 +261,7 @@ def test_browser_tune_first_on_the_quick_start(url: str, browser: Any, tmp_path:
     assert main(["tune", *flags, "--steps", "10", "--output", str(prompt), "--no-progress"]) == 0
     query = nuclei / "queries" / "query_1.png"
     assert main(["segment", "--tuned-prompt", str(prompt), "--input", str(query), "--output", str(tmp_path)]) == 0
-    page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    page.goto(url)
+    page = _new_page(browser, url)
     page.get_by_text("nuclei (microscopy").first.click()
     page.locator("#queries").get_by_text("query_3", exact=True).first.wait_for()
     steps = page.locator("#tune-steps input[type=number]")
@@ -274,8 +278,7 @@ def test_browser_video_uploads_segments_and_downloads(url: str, browser: Any, tm
     frames, mask = _write_frames(tmp_path / "frames", count=12)
     argv = ["video", "--input", str(tmp_path / "frames"), "--first-mask", str(mask), "--output", str(tmp_path / "cli")]
     assert main([*argv, "--device", "cpu"]) == 0
-    page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    page.goto(url)
+    page = _new_page(browser, url)
     page.get_by_role("tab", name="Video").click()
     page.locator("#video-input input[type=file]").set_input_files(frames)
     page.get_by_role("tab", name="Upload the first-frame mask").click()

@@ -21,6 +21,7 @@ from seggpt.app.widgets import (
     KEEP_RESULTS_S,
     PROGRESS,
     TUNING_PROGRESS,
+    counter,
     mask_painter,
     painted_layers,
     request_folder,
@@ -125,10 +126,6 @@ def _image_tab(model: SegGPT, limits: Limits, dtype: str, work_dir: Path) -> Non
             PromptUpload(image, mask, painted_layers(editor))
             for image, editor, mask in zip(slot_values[0::3], slot_values[1::3], slot_values[2::3])
         ]
-
-        def on_query(done: int, total: int | None) -> None:
-            progress((done, total), desc="segmenting", unit="queries")
-
         result = segment_images(
             model,
             prompts,
@@ -137,7 +134,7 @@ def _image_tab(model: SegGPT, limits: Limits, dtype: str, work_dir: Path) -> Non
             limits,
             request_folder(work_dir),
             dtype,
-            on_query,
+            counter(progress, "queries"),
         )
         overlays = [(q.overlay, q.name) for q in result.queries]
         downloads = [str(f) for q in result.queries for f in q.files]
@@ -198,10 +195,8 @@ def _video_tab(model: SegGPT, limits: Limits, dtype: str, work_dir: Path) -> Non
         keep_first: bool,
         progress: gr.Progress = PROGRESS,
     ) -> tuple[str, str, str]:
-        def on_frame(done: int, total: int | None) -> None:
-            progress((done, total), desc="segmenting", unit="frames")
-
         layers, folder = painted_layers(first_frame_painted), request_folder(work_dir)
+        on_frame = counter(progress, "frames")
         result = segment_video(
             model, video or [], first_mask, layers, int(memory), limits, folder, on_frame, dtype, bool(keep_first)
         )

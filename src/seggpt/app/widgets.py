@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import gradio as gr
 import numpy as np
 
-from seggpt.app.uploads import BRUSH_COLOURS
+from seggpt.app.uploads import BRUSH_COLOURS, ProgressCallback
 
 KEEP_RESULTS_S = 3600  # a request's files are deleted this long after it
 PROGRESS = gr.Progress()  # Gradio passes each call its own tracker in place of a parameter with this default
@@ -55,6 +55,15 @@ def with_progress(
     return event
 
 
+def counter(progress: gr.Progress, unit: str) -> ProgressCallback:
+    """A `ProgressCallback` that moves the page's progress bar: (done, total) `unit` segmented."""
+
+    def on_progress(done: int, total: int | None) -> None:
+        progress((done, total), desc="segmenting", unit=unit)
+
+    return on_progress
+
+
 def request_folder(root: Path) -> Path:
     """A fresh folder for one request's files; folders of requests older than KEEP_RESULTS_S are deleted."""
     root.mkdir(parents=True, exist_ok=True)
@@ -69,7 +78,7 @@ def painted_layers(editor: dict[str, Any] | None) -> list[np.ndarray]:
     return [layer for layer in (editor or {}).get("layers") or [] if layer is not None]
 
 
-def brush() -> gr.Brush:
+def _brush() -> gr.Brush:
     colours = ["#{:02x}{:02x}{:02x}".format(*c) for c in BRUSH_COLOURS.tolist()]
     return gr.Brush(colors=colours, default_color=colours[0], color_mode="fixed")  # type: ignore[arg-type]
 
@@ -82,7 +91,7 @@ def mask_painter(label: str, elem_id: str) -> gr.ImageEditor:
         format="png",
         sources=(),
         transforms=(),
-        brush=brush(),
+        brush=_brush(),
         eraser=gr.Eraser(),
         layers=False,
         height=320,
